@@ -1,0 +1,79 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, kvmigrate.replication contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+
+class ModuleDocFragment(object):
+    # Paired with connection_argument_spec() in plugins/module_utils/connection.py.
+    DOCUMENTATION = r'''
+options:
+  login_host:
+    description:
+      - Address of the server the module talks to (the target, for modules that change replication).
+      - Host name or IP address, resolved on the node that runs the module (the control node when delegated).
+    type: str
+    default: localhost
+  login_port:
+    description:
+      - TCP port of that server.
+    type: int
+    default: 6379
+  login_user:
+    description:
+      - ACL user to authenticate as (Redis 6.0+, Valkey, Dragonfly). Leave unset for the default user.
+    type: str
+  login_password:
+    description:
+      - Password of O(login_user), or of the default user (C(requirepass)).
+    type: str
+  tls:
+    description:
+      - Connect with TLS.
+    type: bool
+    default: false
+  validate_certs:
+    description:
+      - Verify the server certificate and host name when O(tls=true).
+      - Set to V(false) only for self-signed test set-ups.
+    type: bool
+    default: true
+  ca_certs:
+    description:
+      - Path of the CA bundle that signed the server certificate. Needs O(tls=true).
+    type: path
+  client_cert_file:
+    description:
+      - Path of the client certificate, for servers with C(tls-auth-clients yes). Needs O(client_key_file).
+    type: path
+  client_key_file:
+    description:
+      - Path of the client certificate's private key. Needs O(client_cert_file).
+    type: path
+  connect_timeout:
+    description:
+      - Seconds to wait for a TCP connection (and TLS handshake) before failing with a timeout.
+    type: float
+    default: 5.0
+requirements:
+  - redis (redis-py) >= 4.0 on the node that runs the module
+notes:
+  - Connection errors name the endpoint and the cause (refused, timeout, authentication, TLS, permission); passwords
+    never appear in results or messages.
+'''
+
+    PRIMARY_AUTH = r'''
+options:
+  primary_user:
+    description:
+      - ACL user the target uses to authenticate to its primary (C(masteruser)).
+    type: str
+    aliases: [master_user]
+  primary_password:
+    description:
+      - Password the target uses to authenticate to its primary (C(masterauth)).
+    type: str
+    aliases: [master_password]
+'''

@@ -1,0 +1,177 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, kvmigrate.replication contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: wait_for_sync
+short_description: Wait until a replica has really synced with its primary and its lag is small
+version_added: 0.1.0
+description:
+  - Blocks until the target is a replica whose initial sync has finished. Its lag must also be within O(max_lag_bytes)
+    and O(max_lag_seconds), held for O(stable_for) seconds.
+  - The check depends on the flavor. For Redis, Valkey and KeyDB the link is C(up) only after the snapshot is loaded.
+    Dragonfly reports C(master_link_status:up) as soon as TCP connects, so it counts as synced only when C(ROLE) says
+    C(online)/C(stable_sync).
+  - Lag in bytes needs the source's offset, so the module also connects to the source. By default that is the address
+    the target reports. The credentials are O(primary_user)/O(primary_password), or else those the target's link uses.
+    Where the target reports no usable offset (Dragonfly before 1.39), the source's replica line is used.
+  - Fails fast, with the reason, when the link cannot come up. That is the case when the source rejects the target's
+    credentials, or when the source writes an RDB version the target cannot load. A source that stays unreachable fails
+    after O(link_down_timeout). The module does not wait out O(timeout) for these.
+author:
+  - kvmigrate.replication contributors
+extends_documentation_fragment:
+  - kvmigrate.replication.connection
+  - kvmigrate.replication.connection.PRIMARY_AUTH
+  - kvmigrate.replication.wait
+attributes:
+  check_mode:
+    support: full
+    description: Only reads; waits in check mode too.
+  diff_mode:
+    support: none
+  action_group:
+    support: full
+    membership:
+      - kvmigrate.replication.redis
+options:
+  primary_host:
+    description:
+      - Address of the source as the control node reaches it. Defaults to the C(master_host) the target reports.
+    type: str
+    aliases: [master_host]
+  primary_port:
+    description:
+      - Port of the source. Defaults to the C(master_port) the target reports.
+    type: int
+    aliases: [master_port]
+seealso:
+  - module: kvmigrate.replication.replicaof
+  - module: kvmigrate.replication.replication_info
+'''
+
+EXAMPLES = r'''
+- name: Wait for the initial sync, then for lag under 1 MiB during 5 seconds
+  kvmigrate.replication.wait_for_sync:
+    login_host: redis-new.example.com
+    login_password: "{{ target_password }}"
+    primary_password: "{{ source_password }}"
+    max_lag_bytes: 1048576
+    stable_for: 5
+    timeout: 7200
+  delegate_to: localhost
+  register: sync
+
+- name: Show how long the sync took
+  ansible.builtin.debug:
+    msg: "synced after {{ sync.elapsed }} s, lag {{ sync.lag_bytes }} bytes"
+'''
+
+RETURN = r'''
+synced:
+  description: True when every condition held. On failure the module fails, so this is true whenever it succeeds.
+  returned: success
+  type: bool
+  sample: true
+elapsed:
+  description: Seconds spent waiting.
+  returned: always
+  type: float
+  sample: 3.412
+lag_bytes:
+  description: Source offset minus the target's applied offset at the end. Null where the source reports no offsets.
+  returned: success
+  type: int
+  sample: 0
+lag_seconds:
+  description: Seconds since the target last acknowledged the source, as the source reports it. Null where unknown.
+  returned: success
+  type: float
+  sample: 0
+offset_source:
+  description: Where the target's offset came from, V(replica) (its own INFO) or V(primary_ack) (the source's replica line).
+  returned: success
+  type: str
+  sample: replica
+primary:
+  description: The source endpoint the module compared against.
+  returned: success
+  type: str
+  sample: 10.0.0.11:6379
+sync_progress:
+  description: What the module saw of the initial sync.
+  returned: always
+  type: dict
+  contains:
+    full_sync_seen:
+      description: A full sync was in progress during the wait.
+      type: bool
+    sync_percent_max:
+      description: Highest transfer percentage seen (Redis 6.2+ report it during disk-based transfer).
+      type: float
+    sync_total_bytes:
+      description: Size of the snapshot being transferred, where reported.
+      type: int
+    seconds_to_link_up:
+      description: Seconds until the link was up.
+      type: float
+    seconds_to_synced:
+      description: Seconds until the target was synced.
+      type: float
+    samples:
+      description: How many times the target was polled.
+      type: int
+replication:
+  description: The target's normalised replication status at the end (see M(kvmigrate.replication.replication_info)).
+  returned: always
+  type: dict
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.kvmigrate.replication.plugins.module_utils.connection import (
+    KvmigrateError, connect, connection_argument_spec, primary_auth_argument_spec, require_redis,
+    validate_connection_params)
+from ansible_collections.kvmigrate.replication.plugins.module_utils.sync import (
+    SyncWaiter, validate_wait_params, wait_argument_spec)
+
+
+def main():
+    argument_spec = connection_argument_spec()
+    argument_spec.update(primary_auth_argument_spec())
+    argument_spec.update(wait_argument_spec())
+    argument_spec.update(
+        primary_host=dict(type='str', aliases=['master_host']),
+        primary_port=dict(type='int', aliases=['master_port']),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    require_redis(module)
+    waiter = None
+    try:
+        validate_connection_params(module.params)
+        validate_wait_params(module.params)
+        target = connect(module.params, what='target')
+        target.identify()
+        waiter = SyncWaiter(target, module.params)
+        result = waiter.run()
+    except KvmigrateError as exc:
+        details = dict(exc.details)
+        details.setdefault('synced', False)
+        if waiter is not None:
+            details.setdefault('elapsed', waiter.elapsed())
+            details.setdefault('sync_progress', waiter.progress)
+        module.fail_json(msg=exc.msg, **details)
+    finally:
+        if waiter is not None:
+            waiter.close()
+            waiter.target.close()
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == '__main__':
+    main()

