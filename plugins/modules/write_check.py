@@ -1,0 +1,132 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, kvmigrate.replication contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: write_check
+short_description: Prove that a server accepts writes (after a promotion) or refuses them (a fenced source)
+version_added: 0.1.0
+description:
+  - Writes one probe key with a short expiry and reads it back. By default it fails when the server refuses the write.
+    With O(expect=refused), it fails when the server accepts it, which is how a fenced old primary is checked.
+  - The probe key expires by itself after O(ttl_ms) and belongs to no application. The module reports
+    RV(ignore:changed=false), so that playbooks stay idempotent.
+author:
+  - kvmigrate.replication contributors
+extends_documentation_fragment:
+  - kvmigrate.replication.connection
+attributes:
+  check_mode:
+    support: full
+    description: Writes nothing in check mode and returns RV(writable=null).
+  diff_mode:
+    support: none
+  action_group:
+    support: full
+    membership:
+      - kvmigrate.replication.redis
+options:
+  expect:
+    description:
+      - V(accepted) fails unless the write succeeds; V(refused) fails unless the server refuses it.
+    type: str
+    choices: [accepted, refused]
+    default: accepted
+  key:
+    description:
+      - Name of the probe key.
+    type: str
+    default: "kvmigrate:write-check"
+  ttl_ms:
+    description:
+      - Expiry of the probe key in milliseconds.
+    type: int
+    default: 60000
+'''
+
+EXAMPLES = r'''
+- name: The promoted target takes writes
+  kvmigrate.replication.write_check:
+    login_host: redis-new.example.com
+  delegate_to: localhost
+
+- name: The old primary refuses them
+  kvmigrate.replication.write_check:
+    login_host: redis-old.example.com
+    expect: refused
+  delegate_to: localhost
+'''
+
+RETURN = r'''
+writable:
+  description: Whether the write was accepted. Null in check mode.
+  returned: always
+  type: bool
+  sample: true
+error:
+  description: The server's answer when it refused the write.
+  returned: when refused
+  type: str
+  sample: "READONLY You can't write against a read only replica."
+'''
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.kvmigrate.replication.plugins.module_utils.connection import (
+    KvmigrateError, connect, connection_argument_spec, require_redis, validate_connection_params)
+
+
+def run(params, check_mode):
+    validate_connection_params(params)
+    if params['ttl_ms'] <= 0:
+        raise KvmigrateError('Option ttl_ms=%s must be a positive number of milliseconds.' % params['ttl_ms'])
+    server = connect(params, what='server')
+    try:
+        if check_mode:
+            return dict(changed=False, writable=None)
+        token = '%.6f' % time.time()
+        try:
+            server.client.set(params['key'], token, px=params['ttl_ms'])
+            writable = server.client.get(params['key']) == token
+            error = None
+        except Exception as exc:  # the server's refusal (READONLY, NOREPLICAS, ...) is the answer we report
+            writable, error = False, str(exc)
+    finally:
+        server.close()
+    result = dict(changed=False, writable=writable)
+    if error:
+        result['error'] = error
+    if params['expect'] == 'accepted' and not writable:
+        raise KvmigrateError('Server %s refused a write (%s): it is not a writable primary.' % (server.endpoint, error),
+                             writable=False, error=error)
+    if params['expect'] == 'refused' and writable:
+        raise KvmigrateError('Server %s accepted a write but should refuse them (it should be fenced): clients that still '
+                             'use it would write where nobody reads.' % server.endpoint, writable=True)
+    return result
+
+
+def main():
+    argument_spec = connection_argument_spec()
+    argument_spec.update(
+        expect=dict(type='str', default='accepted', choices=['accepted', 'refused']),
+        key=dict(type='str', default='kvmigrate:write-check', no_log=False),
+        ttl_ms=dict(type='int', default=60000),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    require_redis(module)
+    try:
+        result = run(module.params, module.check_mode)
+    except KvmigrateError as exc:
+        module.fail_json(msg=exc.msg, **exc.details)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
