@@ -41,8 +41,6 @@ class _FinalError(KvmigrateError):
     """A reason to stop waiting at once: waiting longer cannot fix it."""
 
 
-
-
 class SyncWaiter(object):
     """Polls a target (and its source) until it is a synced replica whose lag is
     within bounds for ``stable_for`` seconds, or fails with the reason."""
@@ -87,11 +85,11 @@ class SyncWaiter(object):
                                                           self.target.flavor, self.target.version)
         if not ok:
             raise _FinalError("Target %s cannot replicate from source %s: %s. Migrate through a version both can "
-                                 "handle, or choose a newer target." % (self.target.endpoint, self.source.endpoint, reason))
-        if self.source.flavor == 'dragonfly' and (self.params.get('max_lag_bytes') is not None
-                                                   or self.params.get('max_lag_seconds') is not None):
+                              "handle, or choose a newer target." % (self.target.endpoint, self.source.endpoint, reason))
+        lag_limits = (self.params.get('max_lag_bytes'), self.params.get('max_lag_seconds'))
+        if self.source.flavor == 'dragonfly' and any(limit is not None for limit in lag_limits):
             raise _FinalError("Source %s is Dragonfly, which reports no replication offsets or lag in seconds: "
-                                 "max_lag_bytes/max_lag_seconds cannot be checked; leave them unset." % self.source.endpoint)
+                              "max_lag_bytes/max_lag_seconds cannot be checked; leave them unset." % self.source.endpoint)
 
     def _probe_link_credentials(self):
         """Connect to the source as the target's link does; auth errors are final, anything else may pass."""
@@ -204,7 +202,10 @@ class SyncWaiter(object):
             if not unmet:
                 stable_since = now if stable_since is None else stable_since
                 if now - stable_since >= params['stable_for']:
-                    return dict(synced=True, elapsed=round(self.clock() - start, 3), lag_bytes=lag['lag_bytes'],
+                    # back to back, so live writes move the two counts as little as possible
+                    source_keys = self.source.dbsize() if self.source is not None else None
+                    target_keys = self.target.dbsize()
+                    return dict(synced=True, source_keys=source_keys, target_keys=target_keys, elapsed=round(self.clock() - start, 3), lag_bytes=lag['lag_bytes'],
                                 lag_seconds=lag['lag_seconds'], offset_source=lag['offset_source'],
                                 sync_progress=self.progress, replication=status,
                                 primary=endpoint(self.source_host, self.source_port))

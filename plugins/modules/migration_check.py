@@ -23,8 +23,10 @@ description:
   - The module does not fail on findings. It returns them so a play can show one table for the whole fleet. The
     M(kvmigrate.replication.migration_check) user (usually the C(kvmigrate.replication.preflight) role) decides.
 author:
-  - kvmigrate.replication contributors
+  - kvmigrate.replication maintainers (@kvmigrate)
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
   - kvmigrate.replication.connection
   - kvmigrate.replication.connection.PRIMARY_AUTH
 attributes:
@@ -233,10 +235,9 @@ def run(params):
 
     servers = {}
     try:
-        for name, kwargs in (('target', {}), ('source', dict(host=params['primary_host'], port=params['primary_port'],
-                                                               username=params['primary_user'],
-                                                               password=params['primary_password'],
-                                                               option_prefix='primary_'))):
+        source_kwargs = dict(host=params['primary_host'], port=params['primary_port'], username=params['primary_user'],
+                             password=params['primary_password'], option_prefix='primary_')
+        for name, kwargs in (('target', {}), ('source', source_kwargs)):
             try:
                 servers[name] = connect(params, what=name, **kwargs)
                 findings.add('%s_reachable' % name, 'ok', '%s %s answers and accepts the credentials' % (

@@ -18,8 +18,10 @@ description:
     It also holds the keyspace and memory figures a migration needs.
   - Never changes anything.
 author:
-  - kvmigrate.replication contributors
+  - kvmigrate.replication maintainers (@kvmigrate)
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
   - kvmigrate.replication.connection
 attributes:
   check_mode:

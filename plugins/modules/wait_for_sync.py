@@ -24,8 +24,10 @@ description:
     credentials, or when the source writes an RDB version the target cannot load. A source that stays unreachable fails
     after O(link_down_timeout). The module does not wait out O(timeout) for these.
 author:
-  - kvmigrate.replication contributors
+  - kvmigrate.replication maintainers (@kvmigrate)
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
   - kvmigrate.replication.connection
   - kvmigrate.replication.connection.PRIMARY_AUTH
   - kvmigrate.replication.wait
@@ -98,6 +100,16 @@ offset_source:
   returned: success
   type: str
   sample: replica
+source_keys:
+  description: Keys on the source (C(DBSIZE)) read when the wait succeeded, just before RV(target_keys).
+  returned: success
+  type: int
+  sample: 100000
+target_keys:
+  description: Keys on the target read right after RV(source_keys). Live writes can make the two differ a little.
+  returned: success
+  type: int
+  sample: 100000
 primary:
   description: The source endpoint the module compared against.
   returned: success

@@ -17,8 +17,10 @@ description:
   - The probe key expires by itself after O(ttl_ms) and belongs to no application. The module reports
     RV(ignore:changed=false), so that playbooks stay idempotent.
 author:
-  - kvmigrate.replication contributors
+  - kvmigrate.replication maintainers (@kvmigrate)
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
   - kvmigrate.replication.connection
 attributes:
   check_mode:

