@@ -62,6 +62,7 @@ TRANSITIONS = {
     'stopped': ('enabled',),
 }
 STATES = ('disabled', 'enabled', 'paused', 'stopped')
+SOURCE_CONFIG = ('uri', 'compression', 'encryption', 'server_cert', 'client_cert', 'client_key', 'replication_tls_sni')
 
 
 def make_certificate(directory):
@@ -337,8 +338,7 @@ class EnterpriseDouble(object):
                 valid = False
             if not valid:
                 raise ApiError(406, 'invalid_schema', 'Invalid source uri')
-            cleaned.append(dict((k, source.get(k)) for k in ('uri', 'compression', 'encryption', 'server_cert', 'client_cert',
-                                                              'client_key', 'replication_tls_sni') if k in source))
+            cleaned.append(dict((k, source[k]) for k in SOURCE_CONFIG if k in source))
         return cleaned
 
     def _start_sync(self, db, flush):
@@ -421,8 +421,7 @@ class EnterpriseDouble(object):
 
 
 def _config(source):
-    return tuple(source.get(k) for k in ('uri', 'compression', 'encryption', 'server_cert', 'client_cert', 'client_key',
-                                         'replication_tls_sni'))
+    return tuple(source.get(k) for k in SOURCE_CONFIG)
 
 
 def _handler_for(double):

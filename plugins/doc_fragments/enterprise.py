@@ -1,0 +1,61 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, kvmigrate.replication contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+
+class ModuleDocFragment(object):
+    # Paired with enterprise_argument_spec() in plugins/module_utils/enterprise.py.
+    DOCUMENTATION = r'''
+options:
+  cluster_url:
+    description:
+      - Address of the Redis Enterprise Software cluster REST API, as the node running the module reaches it.
+      - V(https://cluster.example.com:9443), V(cluster.example.com:9443) or V(cluster.example.com). The scheme defaults to
+        C(https) and the port to C(9443), the API's default.
+    type: str
+    required: true
+  cluster_user:
+    description:
+      - Cluster user the API authenticates with HTTP basic auth (often an email address). Not a database password.
+      - Changing Replica Of needs a role with the C(update_bdb) permission (admin, db_member). Reading needs C(view_bdb_info).
+    type: str
+    required: true
+  cluster_password:
+    description:
+      - Password of O(cluster_user).
+    type: str
+    required: true
+  validate_certs:
+    description:
+      - Verify the API's TLS certificate and host name.
+      - The cluster's default proxy certificate is self-signed. Prefer O(ca_path) to turning this off.
+    type: bool
+    default: true
+  ca_path:
+    description:
+      - Path of a PEM file with the CA (or the self-signed certificate) that signed the API certificate.
+    type: path
+  request_timeout:
+    description:
+      - Seconds one HTTP request may take.
+    type: float
+    default: 30.0
+  database_uid:
+    description:
+      - Unique ID (C(uid)) of the database on this cluster. For an Active-Active database, the uid of the local
+        instance on this cluster.
+      - Exactly one of O(database_uid) and O(database_name) is required.
+    type: int
+  database_name:
+    description:
+      - Name of the database on this cluster.
+      - Exactly one of O(database_uid) and O(database_name) is required.
+    type: str
+notes:
+  - API errors name the cluster URL, the database and the fix (401 credentials, 403 role, 404 database, 406 refused change).
+    Passwords never appear in results or messages; source URIs are shown as C(redis://admin:********@host:port).
+  - "The API is called from where the module runs: use C(delegate_to: localhost) to call it from the control node."
+'''
