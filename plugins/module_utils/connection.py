@@ -23,6 +23,8 @@ REDIS_IMPORT_ERROR = None
 try:
     import redis
     from redis import exceptions as redis_exceptions
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
 except ImportError:  # pragma: no cover - exercised only where redis-py is missing
     redis = None
     redis_exceptions = None
@@ -144,7 +146,7 @@ def explain(exc, host, port, what='server', secrets=(), option_prefix='login_'):
     return None, "%s: %s (%s)." % (where, detail, type(exc).__name__)
 
 
-def _client(host, port, username, password, params):
+def _client(host, port, username, password, params, command_timeout=None):
     timeout = params.get('connect_timeout') or 5.0
     kwargs = dict(
         host=host,
@@ -152,7 +154,7 @@ def _client(host, port, username, password, params):
         username=username or None,
         password=password or None,
         socket_connect_timeout=timeout,
-        socket_timeout=max(COMMAND_TIMEOUT, timeout),
+        socket_timeout=command_timeout or max(COMMAND_TIMEOUT, timeout),
         decode_responses=True,
         retry_on_timeout=False,
         client_name='kvmigrate',
@@ -167,6 +169,9 @@ def _client(host, port, username, password, params):
             ssl_keyfile=params.get('client_key_file'),
         )
     client = redis.Redis(**kwargs)
+    if command_timeout:
+        # A bounded command must fail once, not be retried (redis-py 6+ retries timeouts 3 times by default).
+        client.connection_pool.connection_kwargs['retry'] = Retry(NoBackoff(), 0)
     # Keep INFO as the server's text: the collection's own parser (info.py)
     # understands every flavor, and the raw text is returned to users.
     client.set_response_callback('INFO', lambda response, **kw: response)
@@ -243,16 +248,18 @@ class Server(object):
             pass
 
 
-def connect(params, host=None, port=None, username=None, password=None, what='server', secrets=(), option_prefix='login_'):
+def connect(params, host=None, port=None, username=None, password=None, what='server', secrets=(), option_prefix='login_',
+            command_timeout=None):
     """Open and PING a connection. ``params`` carries the TLS/timeout options;
-    host/port/credentials default to the ``login_*`` options."""
+    host/port/credentials default to the ``login_*`` options. ``command_timeout``
+    (seconds) bounds every command and turns off redis-py's retries."""
     host = params['login_host'] if host is None else host
     port = params['login_port'] if port is None else port
     if username is None and password is None and option_prefix == 'login_':
         username, password = params.get('login_user'), params.get('login_password')
     all_secrets = tuple(s for s in (password, params.get('login_password'), params.get('primary_password')) if s) + tuple(secrets)
     try:
-        client = _client(host, port, username, password, params)
+        client = _client(host, port, username, password, params, command_timeout)
         client.ping()
     except Exception as exc:  # translated into one sentence; the traceback would only hide it
         cause, msg = explain(exc, host, port, what, all_secrets, option_prefix)

@@ -21,19 +21,35 @@ description:
     primary is refused, and the error says how many keys would be discarded. Set O(allow_flush=true) to allow it.
   - Sets C(masteruser)/C(masterauth) on the target, only when they differ, so the replication link can authenticate.
   - To wait until the new replica has really synced, use M(kvmigrate.replication.wait_for_sync) after this module.
+  - With O(state=primary) and O(fence_source=true) the promotion is a fenced cutover that loses no acknowledged
+    write, done in this one invocation. Connections to both ends are opened first. Then, for O(cutover_method=pause),
+    the source's writes are paused (C(CLIENT PAUSE <fence_timeout_ms> WRITE)), the module waits until the target has
+    applied the source's replication offset, promotes the target (C(REPLICAOF NO ONE)), fences the source (see
+    O(fence_mode)) and lifts the pause (C(CLIENT UNPAUSE)). Clients paused meanwhile get C(-READONLY) or
+    C(-NOREPLICAS) from the source and can retry on the target. Writes are held for a few milliseconds.
+  - If any step fails, or the target does not catch up in time, the steps already done are undone in reverse and the
+    pause is lifted. The source is a writable primary again, the target stays (or becomes again) its replica, and the
+    module fails with the offsets it saw.
+  - See C(docs/cutover.md) in the collection for the methods, their pauses and a benchmark.
 author:
-  - kvmigrate.replication contributors
+  - kvmigrate.replication maintainers (@kvmigrate)
 extends_documentation_fragment:
   - kvmigrate.replication.connection
   - kvmigrate.replication.connection.PRIMARY_AUTH
 attributes:
   check_mode:
     support: full
-    description: Reads the target and reports what would change; changes nothing.
+    description:
+      - Reads the target (and, with O(fence_source=true), the source) and reports what would change; changes nothing.
+      - With O(fence_source=true) it reports the chosen RV(cutover.method), RV(cutover.fence) and the commands, and
+        sends no C(CLIENT PAUSE).
   diff_mode:
     support: full
-    description: Shows the target's role and primary before and after.
+    description:
+      - Shows the target's role and primary before and after.
+      - With O(fence_source=true) the diff has a C(target) and a C(source) entry, the latter with its fence.
   action_group:
+    description: Use C(group/kvmigrate.replication.redis) in C(module_defaults) to set the connection options once.
     support: full
     membership:
       - kvmigrate.replication.redis
@@ -42,6 +58,8 @@ options:
     description:
       - V(replica) makes the target replicate from O(primary_host):O(primary_port).
       - V(primary) promotes the target (C(REPLICAOF NO ONE)). It keeps its data and accepts writes.
+      - Writes that reach the source while a plain V(primary) promotion runs are lost. Set O(fence_source=true) to
+        avoid that.
     type: str
     choices: [replica, primary]
     default: replica
@@ -67,12 +85,88 @@ options:
     description:
       - After a change, run C(CONFIG REWRITE) so the new role (and C(masterauth)) survive a restart.
       - Where the server cannot do this (no config file, or Dragonfly), the module warns and returns RV(persisted=false).
+      - With O(fence_source=true) the source's fence is saved too, so a restarted source stays fenced.
     type: bool
     default: false
+  fence_source:
+    description:
+      - With O(state=primary), promote the target by a fenced cutover from its source that loses no acknowledged
+        write (see the description). Refused with O(state=replica).
+      - Idempotent. When the target is already a primary and the source is fenced (a replica of the target, or
+        refusing writes through C(min-replicas-to-write)), nothing is sent and C(changed=false). When the target is a
+        primary but the source still accepts writes, the module fails, because the writes the source took since the
+        promotion cannot be proved to be on the target.
+    type: bool
+    default: false
+  source_host:
+    description:
+      - Address of the source (the current primary) as the node running the module reaches it.
+      - Defaults to the primary the target reports (C(master_host)). Set it when that address is not reachable from
+        the node that runs the module, and on later runs, when the promoted target no longer reports a primary. Without
+        it, such a run returns C(changed=false) with a warning.
+      - The module logs in to the source with O(primary_user)/O(primary_password). When both are unset it uses the
+        target's C(masteruser)/C(masterauth), which the replication link already uses.
+      - Only with O(fence_source=true).
+    type: str
+  source_port:
+    description:
+      - Port of the source. Defaults to the port of the primary the target reports.
+      - Only with O(fence_source=true).
+    type: int
+  fence_timeout_ms:
+    description:
+      - Longest time, in milliseconds, the source's writes may be held. It is the C(CLIENT PAUSE) timeout, so the
+        server lifts the pause by itself even if the module dies.
+      - The module waits for the target to catch up for at most 40% of it. Every command sent during the pause is
+        bounded by 15% of it. So the promotion and the fence land before the pause can expire. A target that is not
+        caught up by then makes the module undo and fail.
+      - With O(cutover_method=failover) it is the C(FAILOVER ... TIMEOUT). With O(cutover_method=takeover) it is
+        rounded up to whole seconds for C(REPLTAKEOVER).
+      - At least 100.
+    type: int
+    default: 5000
+  cutover_method:
+    description:
+      - How the primary role moves. Only with O(fence_source=true).
+      - V(auto) picks the fastest zero-loss method for the pair. That is V(takeover) from Dragonfly to Dragonfly and
+        V(pause) from a Redis, Valkey or KeyDB source.
+      - V(pause) is C(CLIENT PAUSE WRITE) on the source, a wait for the target's offset, C(REPLICAOF NO ONE) on the
+        target, the fence, then C(CLIENT UNPAUSE). It needs a source with C(CLIENT PAUSE WRITE), that is Redis or KeyDB
+        6.2+, or Valkey. Older sources are refused, because no zero-loss fenced cutover is possible there. Promote them
+        without O(fence_source) and accept that writes sent during the switch may be lost.
+      - V(failover) sends C(FAILOVER TO <target> TIMEOUT <fence_timeout_ms>) to the source. The server pauses its
+        writes, waits for the target, hands over and becomes the target's replica. It needs Redis 6.2+ or Valkey at
+        both ends. It holds writes for longer than V(pause), about half a second in the benchmark.
+      - V(takeover) sends C(REPLTAKEOVER) to a Dragonfly target of a Dragonfly source. The old primary shuts itself
+        down once the target has everything.
+    type: str
+    choices: [auto, pause, failover, takeover]
+    default: auto
+  fence_mode:
+    description:
+      - How the source is kept from taking writes after the cutover with O(cutover_method=pause). Only with
+        O(fence_source=true).
+      - V(replicaof_target) makes the source a read-only replica of the target (C(REPLICAOF <target>)). Writes get
+        C(-READONLY). This also gives a way back. The source authenticates to the target with O(login_user) and
+        O(login_password), which are set as its C(masteruser)/C(masterauth) when they differ. It needs a target that
+        can be a primary for the source (not Dragonfly) and whose RDB version the source loads.
+      - V(min_replicas) sets the source's C(min-replicas-to-write) to 1000 (above its replica count) and
+        C(min-replicas-max-lag) to 10. Writes get C(-NOREPLICAS). The source stays a primary with its data.
+      - V(auto) uses V(replicaof_target) where it is possible and V(min_replicas) otherwise, for example for a
+        Dragonfly target, or a 6.2 source with a 7.0 target, whose RDB the source cannot load.
+      - O(cutover_method=failover) always leaves the source a replica of the target. O(cutover_method=takeover) shuts it
+        down. Both accept only V(auto) here.
+    type: str
+    choices: [auto, replicaof_target, min_replicas]
+    default: auto
 notes:
   - KeyDB with C(multi-master yes) adds a primary on each C(REPLICAOF) instead of replacing it. This module treats
     the first primary it reports as the current one.
   - Redis before 6.0 has no C(masteruser); O(primary_user) is refused there.
+  - With O(fence_source=true) the login user on the source needs C(CLIENT PAUSE), C(CLIENT UNPAUSE), C(INFO),
+    C(CONFIG GET) and C(CONFIG SET), and C(REPLICAOF) or C(FAILOVER). On the target it needs C(INFO) and C(REPLICAOF).
+  - After a fenced cutover, point clients at the target. A client still using the source gets C(-READONLY) or
+    C(-NOREPLICAS) and should reconnect to the target.
 seealso:
   - module: kvmigrate.replication.wait_for_sync
   - module: kvmigrate.replication.replication_info
@@ -99,6 +193,27 @@ EXAMPLES = r'''
     login_host: redis-new.example.com
     state: primary
     persist: true
+
+- name: Promote the target without losing a write, and fence the old primary
+  kvmigrate.replication.replicaof:
+    login_host: redis-new.example.com
+    login_password: "{{ target_password }}"
+    primary_password: "{{ source_password }}"
+    state: primary
+    fence_source: true
+  register: cutover
+
+- name: Show how long writes were held
+  ansible.builtin.debug:
+    msg: "{{ cutover.cutover.method }} held writes for {{ cutover.cutover.pause_ms }} ms; source is now {{ cutover.cutover.source_role_after }}"
+
+- name: Redis FAILOVER instead, with a 2 s bound on the pause
+  kvmigrate.replication.replicaof:
+    login_host: redis-new.example.com
+    state: primary
+    fence_source: true
+    cutover_method: failover
+    fence_timeout_ms: 2000
 
 - name: Share connection options through the action group
   module_defaults:
@@ -135,7 +250,9 @@ version:
   type: str
   sample: 7.0.15
 commands:
-  description: Commands sent, or that would be sent in check mode. Passwords are masked.
+  description:
+    - Commands sent, or that would be sent in check mode. Passwords are masked.
+    - With O(fence_source=true), each starts with the end it goes to (C(source:) or C(target:)).
   returned: success
   type: list
   elements: str
@@ -150,10 +267,89 @@ persisted:
   returned: success
   type: bool
   sample: true
+cutover:
+  description:
+    - What the fenced cutover did, or would do in check mode.
+    - Also returned when the module fails during a cutover, with RV(cutover.undone) and RV(cutover.undo).
+  returned: when O(fence_source=true)
+  type: dict
+  contains:
+    method:
+      description: The method used, V(pause), V(failover) or V(takeover). Null when nothing needed to be done.
+      type: str
+      sample: pause
+    fence:
+      description:
+        - How the source is kept from taking writes. V(replicaof_target) means it is a read-only replica of the target.
+          V(min_replicas) means it refuses writes with C(-NOREPLICAS). V(shutdown) means it stopped (takeover).
+        - Null if the target was already primary and O(source_host) was not given.
+      type: str
+      sample: replicaof_target
+    source:
+      description: The source endpoint.
+      type: str
+      sample: 10.0.0.11:6379
+    pause_ms:
+      description:
+        - Milliseconds writes were held, as the module saw it. For V(pause) it runs from sending C(CLIENT PAUSE) until
+          C(CLIENT UNPAUSE) was acknowledged. For V(failover) it runs from sending C(FAILOVER) until the source reported
+          it done. For V(takeover) it is the duration of C(REPLTAKEOVER).
+        - Null in check mode or when nothing changed.
+      type: float
+      sample: 1.84
+    waited_ms:
+      description: Milliseconds of that pause spent waiting for the target to catch up (V(pause) only).
+      type: float
+      sample: 0.41
+    source_offset:
+      description:
+        - Replication offset of the source, read once after its writes were paused (V(pause)). For V(failover), read
+          after the hand-over. Null for Dragonfly.
+      type: int
+      sample: 1048576
+    target_offset:
+      description: Offset the target had applied when it was promoted. Null for Dragonfly.
+      type: int
+      sample: 1048576
+    target_offset_source:
+      description:
+        - Where RV(cutover.target_offset) came from. V(replica) is the target's own C(slave_repl_offset).
+          V(primary_ack) is the source's C(slaveN offset=). V(target_primary) is the promoted target's
+          C(master_repl_offset).
+      type: str
+      sample: replica
+    source_role_after:
+      description: Role of the source after the cutover, V(replica), V(primary) (fenced by min_replicas) or V(stopped).
+      type: str
+      sample: replica
+    source_before:
+      description: Role and primary of the source before the cutover.
+      type: dict
+      sample: {"role": "primary", "primary_host": null, "primary_port": null}
+    source_after:
+      description: Role, primary and fence of the source after the cutover (predicted in check mode).
+      type: dict
+      sample: {"role": "replica", "primary_host": "10.0.0.12", "primary_port": 6379, "fence": "replicaof_target"}
+    commands:
+      description: The cutover's commands, each prefixed with the end it went to. Passwords are masked.
+      type: list
+      elements: str
+      sample: ["source: CLIENT PAUSE 5000 WRITE", "target: REPLICAOF NO ONE", "source: REPLICAOF 10.0.0.12 6379",
+               "source: CLIENT UNPAUSE"]
+    undone:
+      description: On failure only. True when every undo step succeeded, so both ends are back as they were.
+      type: bool
+      sample: true
+    undo:
+      description: On failure only. The undo steps that ran, newest change first.
+      type: list
+      elements: str
+      sample: ["source: undo fence", "target: undo promotion"]
 '''
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.kvmigrate.replication.plugins.module_utils import cutover as cutover_utils
 from ansible_collections.kvmigrate.replication.plugins.module_utils import info as info_utils
 from ansible_collections.kvmigrate.replication.plugins.module_utils.connection import (
     KvmigrateError, connect, connection_argument_spec, primary_auth_argument_spec, require_redis, same_endpoint,
@@ -168,6 +364,7 @@ def _role_view(status):
 
 def _validate(params):
     validate_connection_params(params)
+    cutover_utils.validate_cutover_params(params)
     if params['state'] == 'replica':
         if not params['primary_host']:
             raise KvmigrateError("Option primary_host is required with state=replica: set it to the source's address.")
@@ -239,6 +436,36 @@ def _persist(target, module):
         return False
 
 
+def _fenced_cutover(module, target, status):
+    """state=primary with fence_source: the zero-loss cutover lives in module_utils/cutover.py."""
+    cutover = cutover_utils.Cutover(target, module.params, check_mode=module.check_mode, warn=module.warn)
+    persisted = None
+    try:
+        outcome = cutover.run()
+        details = outcome['cutover']
+        if outcome['changed'] and module.params['persist'] and not module.check_mode:
+            persisted = _persist(target, module)
+            if details['fence'] in (cutover_utils.FENCE_REPLICAOF, cutover_utils.FENCE_MIN_REPLICAS):
+                persisted = _persist(cutover.source, module) and persisted
+    finally:
+        cutover.close()
+    before = _role_view(status)
+    after = dict(role='primary', primary_host=None, primary_port=None)
+    return dict(
+        changed=outcome['changed'],
+        before=before,
+        after=after,
+        flavor=target.flavor,
+        version=target.version,
+        commands=details['commands'],
+        keys_discarded=0,
+        persisted=persisted,
+        cutover=details,
+        diff=dict(before=dict(target=before, source=details['source_before']),
+                  after=dict(target=after, source=details['source_after'])),
+    )
+
+
 def run(module):
     params = module.params
     _validate(params)
@@ -246,6 +473,8 @@ def run(module):
     try:
         target.identify()
         dummy, dummy, status = target.status()
+        if params['fence_source']:
+            return _fenced_cutover(module, target, status)
         before = _role_view(status)
         keys = 0
         if params['state'] == 'replica':
@@ -288,6 +517,7 @@ def main():
         allow_flush=dict(type='bool', default=False),
         persist=dict(type='bool', default=False),
     )
+    argument_spec.update(cutover_utils.cutover_argument_spec())
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     require_redis(module)
     try:

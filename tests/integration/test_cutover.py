@@ -1,0 +1,370 @@
+"""replicaof state=primary fence_source=true: the zero-loss fenced cutover, against real redis-server processes.
+
+Writers keep writing while the module runs; every write the server acknowledged must be on the new primary.
+"""
+import json
+import threading
+import time
+
+import redis
+
+from tests.support.servers import fill, server_binaries
+
+WRITERS = 4
+
+
+def _login(server, password=None):
+    args = {'login_host': server.host, 'login_port': server.port}
+    if password or server.password:
+        args['login_password'] = password or server.password
+    return args
+
+
+def _cutover_args(target, **extra):
+    args = _login(target)
+    args.update(state='primary', fence_source=True)
+    args.update(extra)
+    return args
+
+
+def _replicate(target, source, rows=200):
+    """target becomes an in-sync replica of source, holding ``rows`` keys (set up directly: not what is tested)."""
+    fill(source, rows)
+    client = target.client()
+    client.config_set('masterauth', source.password or '')
+    client.replicaof(source.host, source.port)
+    _wait_until(lambda: client.info('replication').get('master_link_status') == 'up' and client.dbsize() == rows)
+
+
+def _wait_until(condition, timeout=10):
+    deadline = time.time() + timeout
+    while not condition():
+        assert time.time() < deadline, 'condition not met within %s s' % timeout
+        time.sleep(0.02)
+
+
+def _role(server):
+    return server.client().info('replication')['role']
+
+
+class Writers(object):
+    """Threads that SET unique keys on the source and move to the target when the source refuses writes.
+
+    Only writes the server answered OK are recorded as acknowledged.
+    """
+
+    def __init__(self, source, target, count=WRITERS):
+        self.source, self.target = source, target
+        self.acked = [[] for dummy in range(count)]
+        self.refusals = []
+        self.errors = []
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._write, args=(n,)) for n in range(count)]
+
+    def _write(self, n):
+        client = self.source.client()
+        number = 0
+        while not self.stop.is_set():
+            key = 'w%d:%d' % (n, number)
+            try:
+                client.set(key, number)
+            except (redis.ReadOnlyError, redis.ResponseError) as exc:
+                if 'READONLY' not in str(exc).upper() and 'NOREPLICAS' not in str(exc).upper() \
+                        and not isinstance(exc, redis.ReadOnlyError):
+                    self.errors.append(repr(exc))
+                    return
+                self.refusals.append(type(exc).__name__ + ': ' + str(exc))
+                client = self.target.client()
+                continue
+            except redis.RedisError as exc:
+                self.errors.append(repr(exc))
+                return
+            self.acked[n].append(key)
+            number += 1
+
+    def __enter__(self):
+        for thread in self.threads:
+            thread.start()
+        time.sleep(0.2)
+        return self
+
+    def __exit__(self, *exc):
+        time.sleep(0.2)
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=30)
+
+    def missing_on(self, server):
+        client = server.client()
+        keys = [key for keys in self.acked for key in keys]
+        pipe = client.pipeline(transaction=False)
+        for key in keys:
+            pipe.exists(key)
+        return [key for key, found in zip(keys, pipe.execute()) if not found], len(keys)
+
+
+class Monitor(object):
+    """Every command a server receives while the block runs (MONITOR)."""
+
+    def __init__(self, server):
+        self.client = server.client()
+        self.seen = []
+        self.thread = threading.Thread(target=self._read)
+
+    def _read(self):
+        with self.client.monitor() as monitor:
+            self.connection = monitor.connection
+            self.ready.set()
+            try:
+                for event in monitor.listen():
+                    self.seen.append(event['command'])
+                    if 'kvmigrate-monitor-stop' in event['command']:
+                        return
+            except redis.ConnectionError:
+                return
+
+    def __enter__(self):
+        self.ready = threading.Event()
+        self.thread.start()
+        self.ready.wait(5)
+        return self
+
+    def __exit__(self, *exc):
+        self.client.echo('kvmigrate-monitor-stop')
+        self.thread.join(timeout=10)
+
+
+def _assert_no_lost_writes(writers, new_primary):
+    assert not writers.errors, writers.errors
+    missing, acked = writers.missing_on(new_primary)
+    assert acked > 100, 'writers wrote too little to prove anything: %d' % acked
+    assert missing == [], '%d of %d acknowledged writes are missing on the new primary' % (len(missing), acked)
+    assert writers.refusals, 'no writer was refused by the fenced source, so none moved to the target'
+
+
+def test_cutover_keeps_every_acknowledged_write_and_source_refuses_writes(redis_bin, start_server, run_module):
+    source = start_server(redis_bin, name='source')
+    target = start_server(redis_bin, name='target')
+    _replicate(target, source)
+
+    with Writers(source, target) as writers:
+        result = run_module('replicaof', _cutover_args(target), diff=True)
+    assert result['rc'] == 0, result['msg']
+    _assert_no_lost_writes(writers, target)
+    assert all('READONLY' in refusal.upper() or 'ReadOnlyError' in refusal for refusal in writers.refusals)
+
+    cutover = result['cutover']
+    assert result['changed'] is True
+    assert cutover['method'] == 'pause' and cutover['fence'] == 'replicaof_target'
+    assert cutover['source_role_after'] == 'replica'
+    assert cutover['source_offset'] is not None and cutover['target_offset'] >= cutover['source_offset']
+    assert cutover['target_offset_source'] == 'replica'
+    assert 0 < cutover['pause_ms'] < 5000
+    assert cutover['commands'][0] == 'source: CLIENT PAUSE 5000 WRITE'
+    assert cutover['commands'][-1] == 'source: CLIENT UNPAUSE'
+    assert result['diff']['before']['source']['role'] == 'primary'
+    assert result['diff']['after']['source'] == {'role': 'replica', 'primary_host': '127.0.0.1', 'primary_port': target.port,
+                                                 'fence': 'replicaof_target'}
+    assert _role(target) == 'master'
+    replication = source.client().info('replication')
+    assert replication['role'] == 'slave' and replication['master_port'] == target.port
+    try:
+        source.client().set('after-cutover', '1')
+        raise AssertionError('the fenced source accepted a write')
+    except redis.ReadOnlyError:
+        pass
+
+
+def test_min_replicas_fence_leaves_source_primary_refusing_writes_with_noreplicas(redis_bin, start_server, run_module):
+    source = start_server(redis_bin, name='source')
+    target = start_server(redis_bin, name='target')
+    _replicate(target, source)
+
+    with Writers(source, target) as writers:
+        result = run_module('replicaof', _cutover_args(target, fence_mode='min_replicas'))
+    assert result['rc'] == 0, result['msg']
+    _assert_no_lost_writes(writers, target)
+    assert all('NOREPLICAS' in refusal.upper() for refusal in writers.refusals)
+    assert result['cutover']['fence'] == 'min_replicas'
+    assert result['cutover']['source_role_after'] == 'primary'
+    assert _role(source) == 'master' and _role(target) == 'master'
+    try:
+        source.client().set('after-cutover', '1')
+        raise AssertionError('the fenced source accepted a write')
+    except redis.ResponseError as exc:
+        assert 'NOREPLICAS' in str(exc)
+
+
+def test_target_that_cannot_catch_up_is_undone_and_the_failure_names_the_offsets(redis_bin, start_server, run_module):
+    source = start_server(redis_bin, name='source')
+    target = start_server(redis_bin, name='target')
+    _replicate(target, source)
+    # A replica paused for writes stops applying its primary's stream (its link stays up): it cannot catch up.
+    target.client().execute_command('CLIENT', 'PAUSE', 20000, 'WRITE')
+    fill(source, 500, prefix='late')
+    try:
+        result = run_module('replicaof', _cutover_args(target, fence_timeout_ms=500))
+    finally:
+        target.client().execute_command('CLIENT', 'UNPAUSE')
+
+    assert result['rc'] == 1
+    source_offset = int(source.client().info('replication')['master_repl_offset'])
+    assert 'did not catch up' in result['msg'] and 'was undone' in result['msg']
+    assert 'source offset %d' % result['cutover']['source_offset'] in result['msg']
+    assert result['cutover']['target_offset'] < result['cutover']['source_offset'] <= source_offset
+    assert result['cutover']['undone'] is True
+    assert not any('REPLICAOF' in command for command in result['cutover']['commands'])
+    assert source.client().set('writable-again', '1') is True
+    replication = target.client().info('replication')
+    assert replication['role'] == 'slave' and replication['master_port'] == source.port
+    _wait_until(lambda: target.client().get('writable-again') == '1')
+    assert target.client().get('late:499') == 'v499'
+
+
+def test_fence_refused_after_promotion_is_undone_and_target_is_replica_again(redis_bin, start_server, run_module):
+    source = start_server(redis_bin, name='source')
+    target = start_server(redis_bin, name='target')
+    _replicate(target, source)
+    # This user may pause and inspect the source but not run REPLICAOF: the fence fails after the promotion.
+    source.client().execute_command('ACL', 'SETUSER', 'fencer', 'on', '>fencer-Pass-7', '+@all', '-replicaof', '-slaveof')
+
+    result = run_module('replicaof', _cutover_args(target, primary_user='fencer', primary_password='fencer-Pass-7'))
+    assert result['rc'] == 1
+    assert 'permission' in result['msg'] and 'was undone' in result['msg']
+    assert result['cutover']['undone'] is True
+    assert result['cutover']['undo'] == ['source: undo fence', 'target: undo promotion']
+    assert 'target: REPLICAOF 127.0.0.1 %d' % source.port in result['cutover']['commands']
+    assert 'source: REPLICAOF NO ONE' not in result['cutover']['commands']  # the refused fence never happened
+    assert 'target: REPLICAOF NO ONE' in result['cutover']['commands']
+    assert 'fencer-Pass-7' not in result['_stdout'] + result['_stderr']
+    assert source.client().set('writable-again', '1') is True
+    assert _role(source) == 'master'
+    replication = target.client().info('replication')
+    assert replication['role'] == 'slave' and replication['master_port'] == source.port
+    _wait_until(lambda: target.client().get('writable-again') == '1')
+
+
+def test_check_mode_reports_the_plan_and_touches_neither_end(redis_bin, start_server, run_module):
+    source = start_server(redis_bin, name='source')
+    target = start_server(redis_bin, name='target')
+    _replicate(target, source)
+    with Monitor(source) as source_commands, Monitor(target) as target_commands:
+        result = run_module('replicaof', _cutover_args(target), check_mode=True, diff=True)
+    assert result['rc'] == 0, result['msg']
+    assert result['changed'] is True
+    assert result['cutover']['method'] == 'pause' and result['cutover']['pause_ms'] is None
+    assert result['commands'] == ['source: CLIENT PAUSE 5000 WRITE', 'target: REPLICAOF NO ONE',
+                                  'source: REPLICAOF 127.0.0.1 %d' % target.port, 'source: CLIENT UNPAUSE']
+    assert result['diff']['after']['source']['role'] == 'replica'
+    assert _role(source) == 'master' and _role(target) == 'slave'
+    sent = [command.upper() for command in source_commands.seen + target_commands.seen]
+    assert 'INFO REPLICATION' in sent, 'the monitor saw nothing, so it cannot prove that nothing was changed'
+    changing = ('CLIENT PAUSE', 'CONFIG SET', 'REPLICAOF', 'SLAVEOF', 'FAILOVER', 'SET ')
+    assert [command for command in sent if command.startswith(changing)] == []
+
+
+def test_second_run_is_unchanged_and_sends_nothing(redis_bin, start_server, run_module):
+    source = start_server(redis_bin, name='source')
+    target = start_server(redis_bin, name='target')
+    _replicate(target, source)
+    assert run_module('replicaof', _cutover_args(target))['changed'] is True
+
+    again = run_module('replicaof', _cutover_args(target, source_host=source.host, source_port=source.port))
+    assert again['rc'] == 0, again['msg']
+    assert again['changed'] is False and again['commands'] == []
+    assert again['cutover']['fence'] == 'replicaof_target'
+
+    without_source = run_module('replicaof', _cutover_args(target))
+    assert without_source['rc'] == 0 and without_source['changed'] is False
+    assert 'set source_host/source_port' in json.dumps(without_source.get('warnings'))
+
+
+def test_already_promoted_target_with_writable_source_is_refused(redis_bin, start_server, run_module):
+    source = start_server(redis_bin, name='source')
+    target = start_server(redis_bin, name='target')
+    _replicate(target, source)
+    target.client().replicaof('NO', 'ONE')
+
+    result = run_module('replicaof', _cutover_args(target, source_host=source.host, source_port=source.port))
+    assert result['rc'] == 1
+    assert 'still accepts writes' in result['msg'] and '127.0.0.1:%d' % source.port in result['msg']
+    assert _role(source) == 'master'
+
+
+def test_failover_method_promotes_target_and_makes_source_its_replica(redis_bin, start_server, run_module):
+    source = start_server(redis_bin, name='source')
+    target = start_server(redis_bin, name='target')
+    _replicate(target, source)
+
+    with Writers(source, target) as writers:
+        result = run_module('replicaof', _cutover_args(target, cutover_method='failover'))
+    assert result['rc'] == 0, result['msg']
+    _assert_no_lost_writes(writers, target)
+    assert result['cutover']['method'] == 'failover' and result['cutover']['fence'] == 'replicaof_target'
+    assert result['cutover']['source_role_after'] == 'replica'
+    assert result['cutover']['pause_ms'] > 0
+    assert _role(target) == 'master'
+    assert source.client().info('replication')['master_port'] == target.port
+
+
+def test_passwords_never_appear_and_source_authenticates_to_target(redis_bin, start_server, run_module):
+    source = start_server(redis_bin, name='source', password='src-Secret-41')
+    target = start_server(redis_bin, name='target', password='tgt-Secret-42')
+    _replicate(target, source)
+
+    results = [run_module('replicaof', _cutover_args(target, primary_password='src-Secret-41'), check_mode=True, diff=True),
+               run_module('replicaof', _cutover_args(target, primary_password='src-Secret-41'), diff=True)]
+    results.append(run_module('replicaof', _cutover_args(target, primary_password='src-Secret-41', source_host=source.host,
+                                                         source_port=source.port)))
+    results.append(run_module('replicaof', _cutover_args(target, primary_password='wrong-Secret-43', source_host=source.host,
+                                                         source_port=source.port)))
+    assert [r['rc'] for r in results] == [0, 0, 0, 1]
+    assert 'CONFIG SET masterauth ********' in ' '.join(results[1]['commands'])
+    assert results[2]['changed'] is False
+    assert 'rejected the credentials' in results[3]['msg']
+    for result in results:
+        output = result['_stdout'] + result['_stderr']
+        for secret in ('src-Secret-41', 'tgt-Secret-42', 'wrong-Secret-43'):
+            assert secret not in output
+    _wait_until(lambda: source.client().info('replication').get('master_link_status') == 'up')
+
+
+def test_old_source_that_cannot_load_the_target_rdb_is_fenced_with_min_replicas(start_server, run_module):
+    binaries = server_binaries()
+    source = start_server(binaries['6.2.14'], name='source')
+    target = start_server(binaries['7.0.15'], name='target')
+    _replicate(target, source)
+
+    with Writers(source, target) as writers:
+        result = run_module('replicaof', _cutover_args(target))
+    assert result['rc'] == 0, result['msg']
+    _assert_no_lost_writes(writers, target)
+    assert result['cutover']['fence'] == 'min_replicas'
+    forced = run_module('replicaof', _cutover_args(target, source_host=source.host, source_port=source.port,
+                                                   fence_mode='replicaof_target'))
+    assert forced['rc'] == 0 and forced['changed'] is False  # already fenced: the requested mode is not re-applied
+
+
+def test_replicaof_target_fence_is_refused_when_the_source_cannot_load_the_target_rdb(start_server, run_module):
+    binaries = server_binaries()
+    source = start_server(binaries['6.2.14'], name='source')
+    target = start_server(binaries['7.0.15'], name='target')
+    _replicate(target, source)
+    result = run_module('replicaof', _cutover_args(target, fence_mode='replicaof_target'))
+    assert result['rc'] == 1
+    assert 'RDB version 10' in result['msg'] and 'fence_mode=min_replicas' in result['msg']
+    assert _role(target) == 'slave' and _role(source) == 'master'
+
+
+def test_fence_source_with_state_replica_is_refused(run_module):
+    result = run_module('replicaof', dict(login_host='127.0.0.1', login_port=1, primary_host='127.0.0.1',
+                                          state='replica', fence_source=True))
+    assert result['rc'] == 1
+    assert 'fence_source=true needs state=primary' in result['msg']
+
+
+def test_cutover_options_without_fence_source_are_refused(run_module):
+    for option, value in (('source_host', '127.0.0.1'), ('cutover_method', 'failover'), ('fence_mode', 'min_replicas')):
+        result = run_module('replicaof', {'login_host': '127.0.0.1', 'login_port': 1, 'state': 'primary', option: value})
+        assert result['rc'] == 1
+        assert 'only applies with fence_source=true' in result['msg'] and option in result['msg']
