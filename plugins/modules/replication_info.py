@@ -20,8 +20,6 @@ description:
 author:
   - kvmigrate.replication maintainers (@kvmigrate)
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.actiongroups
   - kvmigrate.replication.connection
 attributes:
   check_mode:
@@ -29,7 +27,9 @@ attributes:
     description: Read-only; runs the same in check mode.
   diff_mode:
     support: none
+    description: Changes nothing, so there is nothing to diff.
   action_group:
+    description: Use C(group/kvmigrate.replication.redis) in C(module_defaults) to set the connection options once.
     support: full
     membership:
       - kvmigrate.replication.redis

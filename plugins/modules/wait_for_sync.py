@@ -26,8 +26,6 @@ description:
 author:
   - kvmigrate.replication maintainers (@kvmigrate)
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.actiongroups
   - kvmigrate.replication.connection
   - kvmigrate.replication.connection.PRIMARY_AUTH
   - kvmigrate.replication.wait
@@ -37,7 +35,9 @@ attributes:
     description: Only reads; waits in check mode too.
   diff_mode:
     support: none
+    description: Changes nothing, so there is nothing to diff.
   action_group:
+    description: Use C(group/kvmigrate.replication.redis) in C(module_defaults) to set the connection options once.
     support: full
     membership:
       - kvmigrate.replication.redis

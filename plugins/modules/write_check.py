@@ -19,8 +19,6 @@ description:
 author:
   - kvmigrate.replication maintainers (@kvmigrate)
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.actiongroups
   - kvmigrate.replication.connection
 attributes:
   check_mode:
@@ -28,7 +26,9 @@ attributes:
     description: Writes nothing in check mode and returns RV(writable=null).
   diff_mode:
     support: none
+    description: Changes nothing, so there is nothing to diff.
   action_group:
+    description: Use C(group/kvmigrate.replication.redis) in C(module_defaults) to set the connection options once.
     support: full
     membership:
       - kvmigrate.replication.redis
