@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The main job on an embedded default: a local sandbox migrated for real.
 
 Starts two source servers with sample data and a live writer each, three empty

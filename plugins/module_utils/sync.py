@@ -205,7 +205,8 @@ class SyncWaiter(object):
                     # back to back, so live writes move the two counts as little as possible
                     source_keys = self.source.dbsize() if self.source is not None else None
                     target_keys = self.target.dbsize()
-                    return dict(synced=True, source_keys=source_keys, target_keys=target_keys, elapsed=round(self.clock() - start, 3), lag_bytes=lag['lag_bytes'],
+                    return dict(synced=True, source_keys=source_keys, target_keys=target_keys,
+                                elapsed=round(self.clock() - start, 3), lag_bytes=lag['lag_bytes'],
                                 lag_seconds=lag['lag_seconds'], offset_source=lag['offset_source'],
                                 sync_progress=self.progress, replication=status,
                                 primary=endpoint(self.source_host, self.source_port))

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import tempfile
 
-from tests.support.servers import REPO, RedisServer, ansible_env, fill
+from tests.support.servers import REPO, ansible_env, fill
 
 
 def _playbook(inventory, *extra):

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Lab for the Molecule scenarios: real redis-server processes on free loopback
 ports, sample data, the migration inventory, and a live writer per source that
 records every acknowledged write.
