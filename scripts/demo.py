@@ -14,59 +14,16 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-import redis  # noqa: E402
 
-from tests.support.servers import RedisServer, ansible_env  # noqa: E402
+from tests.support.servers import RedisServer, ansible_env, debian_redis_server  # noqa: E402
+from tests.support.writers import LiveWriters  # noqa: E402
 
 PASSWORD = 'demo-%d' % os.getpid()
-
-
-class LiveWriter(threading.Thread):
-    """Writes unique keys to the source; moves to the new primary when the source refuses writes."""
-
-    def __init__(self, name, source, new_primary):
-        super(LiveWriter, self).__init__(daemon=True)
-        self.name = name
-        self.endpoints = [source, new_primary]
-        self.current = 0
-        self.acked = []
-        self.refused = 0
-        self.stop_event = threading.Event()
-
-    def _client(self):
-        server = self.endpoints[self.current]
-        return redis.Redis(host=server.host, port=server.port, password=server.password, decode_responses=True,
-                           socket_timeout=10)
-
-    def run(self):
-        client = self._client()
-        i = 0
-        while not self.stop_event.is_set():
-            key = 'live:%s:%d' % (self.name, i)
-            try:
-                client.set(key, i)
-                self.acked.append(key)
-                i += 1
-            except redis.exceptions.ResponseError as exc:  # READONLY / NOREPLICAS: the source is fenced
-                self.refused += 1
-                fenced = isinstance(exc, redis.exceptions.ReadOnlyError) or 'NOREPLICAS' in str(exc)
-                if self.current == 0 and fenced:
-                    self.current = 1
-                    client = self._client()
-            except redis.exceptions.ConnectionError:
-                time.sleep(0.01)
-                client = self._client()
-            time.sleep(0.0005)
-
-    def stop(self):
-        self.stop_event.set()
-        self.join(10)
 
 
 def sample_data(server, keys):
@@ -95,9 +52,9 @@ def main():
     workdir = tempfile.mkdtemp(prefix='kvmigrate-demo-')
     report_dir = os.path.join(REPO, 'reports', 'demo')
     servers = []
-    writers = []
+    writers = {}
     try:
-        print('== sandbox: starting servers (redis-server %s)' % RedisServer(name='probe').binary)
+        print('== sandbox: starting servers (redis-server %s)' % debian_redis_server())
         sources = {name: RedisServer(name=name, password=PASSWORD).start() for name in ('source-a', 'source-b')}
         targets = {name: RedisServer(name=name, password=PASSWORD).start() for name in ('target-a1', 'target-a2', 'target-b')}
         servers = list(sources.values()) + list(targets.values())
@@ -121,10 +78,9 @@ def main():
             json.dump(inventory, handle, indent=2)
 
         keys_before = {name: server.client().dbsize() for name, server in servers_by_name(sources, targets).items()}
-        writers = [LiveWriter('source-a', sources['source-a'], targets['target-a1']),
-                   LiveWriter('source-b', sources['source-b'], targets['target-b'])]
-        for writer in writers:
-            writer.start()
+        # a short pause between writes keeps the two writers from starving ansible on 2 cores
+        writers = {'source-a': LiveWriters(sources['source-a'], targets['target-a1'], prefix='live:a', pause=0.0005).start(),
+                   'source-b': LiveWriters(sources['source-b'], targets['target-b'], prefix='live:b', pause=0.0005).start()}
         print('== live writers started on both sources')
 
         command = [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-i', inventory_path,
@@ -143,7 +99,7 @@ def main():
         print('   playbook finished in %.1f s, rc=%d (full log: %s)' % (playbook_seconds, proc.returncode, log_path))
 
         time.sleep(1.0)  # let the writers write to the new primaries for a moment
-        for writer in writers:
+        for writer in writers.values():
             writer.stop()
         # target-a2 follows source-a, which now follows target-a1: give the chain a moment to drain
         time.sleep(0.5)
@@ -156,8 +112,8 @@ def main():
             return 3
         return 0 if proc.returncode == 0 and lost_total == 0 else 1
     finally:
-        for writer in writers:
-            writer.stop_event.set()
+        for writer in writers.values():
+            writer.stop()
         for server in servers:
             server.stop()
 
@@ -188,15 +144,12 @@ def print_report(report, writers, sources, targets, keys_before, playbook_second
     print('')
     print('%-10s %12s %12s %10s %16s' % ('writer', 'acknowledged', 'found', 'lost', 'refused (fenced)'))
     lost_total = 0
-    for writer in writers:
-        primary = writer.endpoints[1].client()
-        pipe = primary.pipeline(transaction=False)
-        for key in writer.acked:
-            pipe.exists(key)
-        found = sum(pipe.execute())
-        lost = len(writer.acked) - found
-        lost_total += lost
-        print('%-10s %12d %12d %10d %16d' % (writer.name, len(writer.acked), found, lost, writer.refused))
+    for name, writer in writers.items():
+        missing, acked = writer.missing_on(writer.new_primary)
+        lost_total += len(missing) + len(writer.errors)
+        print('%-10s %12d %12d %10d %16d' % (name, acked, acked - len(missing), len(missing), len(writer.refusals)))
+        for error in writer.errors:
+            print('   writer error: %s' % error)
     print('')
     print('playbook wall time %.1f s; acknowledged writes lost: %d' % (playbook_seconds, lost_total))
     return lost_total

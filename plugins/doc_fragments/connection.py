@@ -57,11 +57,28 @@ options:
       - Seconds to wait for a TCP connection (and TLS handshake) before failing with a timeout.
     type: float
     default: 5.0
+attributes:
+  action_group:
+    description: Use C(group/kvmigrate.replication.redis) in C(module_defaults) to set the connection options once.
+    support: full
+    membership:
+      - kvmigrate.replication.redis
 requirements:
   - redis (redis-py) >= 4.0 on the node that runs the module
 notes:
   - Connection errors name the endpoint and the cause (refused, timeout, authentication, TLS, permission); passwords
     never appear in results or messages.
+'''
+
+    # Modules that only read: they run the same in check mode and have nothing to diff.
+    READ_ONLY = r'''
+attributes:
+  check_mode:
+    support: full
+    description: Only reads, so it runs the same in check mode.
+  diff_mode:
+    support: none
+    description: Changes nothing, so there is nothing to diff.
 '''
 
     PRIMARY_AUTH = r'''

@@ -9,6 +9,12 @@ __metaclass__ = type
 class ModuleDocFragment(object):
     # Paired with enterprise_argument_spec() in plugins/module_utils/enterprise.py.
     DOCUMENTATION = r'''
+attributes:
+  action_group:
+    support: full
+    description: Use C(module_defaults) with C(group/kvmigrate.replication.enterprise) to share the cluster options.
+    membership:
+      - kvmigrate.replication.enterprise
 options:
   cluster_url:
     description:

@@ -238,6 +238,18 @@ class Server(object):
             return reply[1]
         return None
 
+    def link_credentials(self):
+        """(masteruser, masterauth) this server's replication link uses, or (None, None) where CONFIG is denied
+        (a least-privilege user) or nothing is set. The password is remembered as a secret to scrub."""
+        try:
+            user = self.config_get('masteruser') or None
+            password = self.config_get('masterauth') or None
+        except KvmigrateError:
+            return None, None
+        if password:
+            self._secrets = tuple(self._secrets) + (password,)
+        return user, password
+
     def dbsize(self):
         return int(self.call('DBSIZE'))
 

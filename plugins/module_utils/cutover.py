@@ -209,7 +209,7 @@ def min_replicas_fence(connected_replicas):
 
 def fenced_by_min_replicas(to_write, max_lag, connected_replicas):
     """True when these settings make a primary refuse writes (``-NOREPLICAS``) whatever its replicas do."""
-    to_write, max_lag = info_utils._int(to_write) or 0, info_utils._int(max_lag) or 0
+    to_write, max_lag = int(to_write or 0), int(max_lag or 0)
     return to_write > int(connected_replicas or 0) and max_lag > 0
 
 
@@ -282,11 +282,7 @@ class Cutover(object):
         """primary_user/primary_password, else the credentials the target's replication link already uses."""
         user, password = self.params.get('primary_user'), self.params.get('primary_password')
         if password is None and user is None:
-            try:
-                user = self.target.config_get('masteruser') or None
-                password = self.target.config_get('masterauth') or None
-            except KvmigrateError:
-                user = password = None  # CONFIG may be denied to a least-privilege user
+            user, password = self.target.link_credentials()
         if password:
             self.secrets.append(password)
         self.source_user, self.source_password = user, password

@@ -63,13 +63,8 @@ class SyncWaiter(object):
     # -- set-up -------------------------------------------------------------------------------------------------------
     def _link_credentials(self):
         """The credentials the target's replication link uses, so a probe with them tells why the link is down."""
-        user = password = None
-        try:
-            user = self.target.config_get('masteruser') or None
-            password = self.target.config_get('masterauth') or None
-        except KvmigrateError:
-            pass  # CONFIG may be denied to a least-privilege user: fall back to primary_user/primary_password
-        if password is None:
+        user, password = self.target.link_credentials()
+        if password is None:  # not readable or not set: fall back to primary_user/primary_password
             user, password = self.params.get('primary_user'), self.params.get('primary_password')
         if password:
             self.secrets.append(password)

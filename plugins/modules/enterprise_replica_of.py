@@ -39,11 +39,6 @@ attributes:
   diff_mode:
     support: full
     description: Shows C(replica_sync) and the sources (passwords masked) before and after.
-  action_group:
-    support: full
-    description: Use C(module_defaults) with C(group/kvmigrate.replication.enterprise) to share the cluster options.
-    membership:
-      - kvmigrate.replication.enterprise
 options:
   replica_sync:
     description:

@@ -32,11 +32,6 @@ attributes:
   diff_mode:
     support: none
     description: Changes nothing, so there is no diff.
-  action_group:
-    support: full
-    description: Use C(module_defaults) with C(group/kvmigrate.replication.enterprise) to share the cluster options.
-    membership:
-      - kvmigrate.replication.enterprise
 options:
   wait:
     description:

@@ -48,11 +48,6 @@ attributes:
     description:
       - Shows the target's role and primary before and after.
       - With O(fence_source=true) the diff has a C(target) and a C(source) entry, the latter with its fence.
-  action_group:
-    description: Use C(group/kvmigrate.replication.redis) in C(module_defaults) to set the connection options once.
-    support: full
-    membership:
-      - kvmigrate.replication.redis
 options:
   state:
     description:

@@ -21,18 +21,7 @@ author:
   - kvmigrate.replication maintainers (@kvmigrate)
 extends_documentation_fragment:
   - kvmigrate.replication.connection
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Changes nothing, so there is nothing to diff.
-  action_group:
-    description: Use C(group/kvmigrate.replication.redis) in C(module_defaults) to set the connection options once.
-    support: full
-    membership:
-      - kvmigrate.replication.redis
+  - kvmigrate.replication.connection.READ_ONLY
 options: {}
 seealso:
   - module: kvmigrate.replication.wait_for_sync

@@ -27,20 +27,9 @@ author:
   - kvmigrate.replication maintainers (@kvmigrate)
 extends_documentation_fragment:
   - kvmigrate.replication.connection
+  - kvmigrate.replication.connection.READ_ONLY
   - kvmigrate.replication.connection.PRIMARY_AUTH
   - kvmigrate.replication.wait
-attributes:
-  check_mode:
-    support: full
-    description: Only reads; waits in check mode too.
-  diff_mode:
-    support: none
-    description: Changes nothing, so there is nothing to diff.
-  action_group:
-    description: Use C(group/kvmigrate.replication.redis) in C(module_defaults) to set the connection options once.
-    support: full
-    membership:
-      - kvmigrate.replication.redis
 options:
   primary_host:
     description:

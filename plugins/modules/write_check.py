@@ -27,11 +27,6 @@ attributes:
   diff_mode:
     support: none
     description: Changes nothing, so there is nothing to diff.
-  action_group:
-    description: Use C(group/kvmigrate.replication.redis) in C(module_defaults) to set the connection options once.
-    support: full
-    membership:
-      - kvmigrate.replication.redis
 options:
   expect:
     description:

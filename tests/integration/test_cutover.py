@@ -9,6 +9,7 @@ import time
 import redis
 
 from tests.support.servers import fill, server_binaries
+from tests.support.writers import LiveWriters
 
 WRITERS = 4
 
@@ -45,62 +46,6 @@ def _wait_until(condition, timeout=10):
 
 def _role(server):
     return server.client().info('replication')['role']
-
-
-class Writers(object):
-    """Threads that SET unique keys on the source and move to the target when the source refuses writes.
-
-    Only writes the server answered OK are recorded as acknowledged.
-    """
-
-    def __init__(self, source, target, count=WRITERS):
-        self.source, self.target = source, target
-        self.acked = [[] for dummy in range(count)]
-        self.refusals = []
-        self.errors = []
-        self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self._write, args=(n,)) for n in range(count)]
-
-    def _write(self, n):
-        client = self.source.client()
-        number = 0
-        while not self.stop.is_set():
-            key = 'w%d:%d' % (n, number)
-            try:
-                client.set(key, number)
-            except (redis.ReadOnlyError, redis.ResponseError) as exc:
-                if 'READONLY' not in str(exc).upper() and 'NOREPLICAS' not in str(exc).upper() \
-                        and not isinstance(exc, redis.ReadOnlyError):
-                    self.errors.append(repr(exc))
-                    return
-                self.refusals.append(type(exc).__name__ + ': ' + str(exc))
-                client = self.target.client()
-                continue
-            except redis.RedisError as exc:
-                self.errors.append(repr(exc))
-                return
-            self.acked[n].append(key)
-            number += 1
-
-    def __enter__(self):
-        for thread in self.threads:
-            thread.start()
-        time.sleep(0.2)
-        return self
-
-    def __exit__(self, *exc):
-        time.sleep(0.2)
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(timeout=30)
-
-    def missing_on(self, server):
-        client = server.client()
-        keys = [key for keys in self.acked for key in keys]
-        pipe = client.pipeline(transaction=False)
-        for key in keys:
-            pipe.exists(key)
-        return [key for key, found in zip(keys, pipe.execute()) if not found], len(keys)
 
 
 class Monitor(object):
@@ -147,7 +92,7 @@ def test_cutover_keeps_every_acknowledged_write_and_source_refuses_writes(redis_
     target = start_server(redis_bin, name='target')
     _replicate(target, source)
 
-    with Writers(source, target) as writers:
+    with LiveWriters(source, target, count=WRITERS) as writers:
         result = run_module('replicaof', _cutover_args(target), diff=True)
     assert result['rc'] == 0, result['msg']
     _assert_no_lost_writes(writers, target)
@@ -180,7 +125,7 @@ def test_min_replicas_fence_leaves_source_primary_refusing_writes_with_noreplica
     target = start_server(redis_bin, name='target')
     _replicate(target, source)
 
-    with Writers(source, target) as writers:
+    with LiveWriters(source, target, count=WRITERS) as writers:
         result = run_module('replicaof', _cutover_args(target, fence_mode='min_replicas'))
     assert result['rc'] == 0, result['msg']
     _assert_no_lost_writes(writers, target)
@@ -296,7 +241,7 @@ def test_failover_method_promotes_target_and_makes_source_its_replica(redis_bin,
     target = start_server(redis_bin, name='target')
     _replicate(target, source)
 
-    with Writers(source, target) as writers:
+    with LiveWriters(source, target, count=WRITERS) as writers:
         result = run_module('replicaof', _cutover_args(target, cutover_method='failover'))
     assert result['rc'] == 0, result['msg']
     _assert_no_lost_writes(writers, target)
@@ -335,7 +280,7 @@ def test_old_source_that_cannot_load_the_target_rdb_is_fenced_with_min_replicas(
     target = start_server(binaries['7.0.15'], name='target')
     _replicate(target, source)
 
-    with Writers(source, target) as writers:
+    with LiveWriters(source, target, count=WRITERS) as writers:
         result = run_module('replicaof', _cutover_args(target))
     assert result['rc'] == 0, result['msg']
     _assert_no_lost_writes(writers, target)

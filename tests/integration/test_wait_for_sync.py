@@ -1,7 +1,6 @@
 """wait_for_sync and replication_info against real servers, including live writes and failures."""
-import threading
-
 from tests.support.servers import fill, free_port
+from tests.support.writers import LiveWriters
 
 
 def _login(server):
@@ -19,35 +18,11 @@ def _replicate(run_module, target, source, **extra):
     return result
 
 
-class Writer(threading.Thread):
-    """Writes unique keys to the source until stopped; remembers every acknowledged one."""
-
-    def __init__(self, server, prefix='live'):
-        super(Writer, self).__init__(daemon=True)
-        self.client = server.client()
-        self.prefix = prefix
-        self.acked = []
-        self.stop_event = threading.Event()
-
-    def run(self):
-        i = 0
-        while not self.stop_event.is_set():
-            key = '%s:%d' % (self.prefix, i)
-            if self.client.set(key, i):
-                self.acked.append(key)
-            i += 1
-
-    def stop(self):
-        self.stop_event.set()
-        self.join(10)
-
-
 def test_wait_during_live_writes_then_every_acknowledged_write_is_on_the_target(redis_bin, start_server, run_module):
     source = start_server(redis_bin, name='source')
     target = start_server(redis_bin, name='target')
     fill(source, 50000)
-    writer = Writer(source)
-    writer.start()
+    writer = LiveWriters(source, prefix='live').start()
     try:
         _replicate(run_module, target, source)
         waited = run_module('wait_for_sync', dict(_login(target), timeout=120, max_lag_bytes=1 << 20, stable_for=0.5))
@@ -58,13 +33,11 @@ def test_wait_during_live_writes_then_every_acknowledged_write_is_on_the_target(
     # the writer stopped: wait for the stream to drain, then compare key by key
     drained = run_module('wait_for_sync', dict(_login(target), timeout=60, max_lag_bytes=0))
     assert drained['rc'] == 0, drained['msg']
-    assert len(writer.acked) > 0
-    pipe = target.client().pipeline(transaction=False)
-    for key in writer.acked:
-        pipe.exists(key)
-    missing = [key for key, found in zip(writer.acked, pipe.execute()) if not found]
+    assert writer.errors == []
+    missing, acked = writer.missing_on(target)
+    assert acked > 0
     assert missing == []
-    assert target.client().dbsize() == source.client().dbsize() == 50000 + len(writer.acked)
+    assert target.client().dbsize() == source.client().dbsize() == 50000 + acked
 
 
 def test_wrong_primary_password_fails_fast_with_an_auth_message(redis_bin, start_server, run_module):
