@@ -48,7 +48,10 @@ options:
     default: false
   rate_sample_seconds:
     description:
-      - Seconds over which the source's write rate (growth of C(master_repl_offset)) is measured. V(0) skips it.
+      - Seconds over which the source's write rate is measured. V(0) skips it.
+      - The rate is the growth of C(master_repl_offset) where the source has an active backlog. Without one (no
+        replica yet) the source does not advance its offset, so the growth of C(total_net_input_bytes) stands in;
+        it counts reads too, so it can only overstate the rate.
     type: float
     default: 1.0
   min_backlog_seconds:
@@ -149,12 +152,28 @@ def _read(server):
 
 
 def _write_rate(source, seconds):
+    """Bytes per second the backlog would have to hold.
+
+    With an active backlog that is the growth of master_repl_offset. Without
+    one (no replica yet, the usual case before a migration) Redis does not
+    advance the offset at all, so the growth of total_net_input_bytes stands in:
+    it also counts reads, so it can only overstate the rate (a warning, never a
+    missed one)."""
     if seconds <= 0:
         return None
-    first = source.status()[2].get('primary_offset')
+
+    def sample():
+        fields = info_utils.parse_info(source.info_text('replication') + '\r\n' + source.info_text('stats'))
+        if fields.get('repl_backlog_active') == '1' and fields.get('master_repl_offset') is not None:
+            return 'offset', int(fields['master_repl_offset'])
+        if fields.get('total_net_input_bytes') is not None:
+            return 'input', int(fields['total_net_input_bytes'])
+        return None, None
+
+    first_kind, first = sample()
     time.sleep(seconds)
-    second = source.status()[2].get('primary_offset')
-    if first is None or second is None:
+    second_kind, second = sample()
+    if first is None or second is None or first_kind != second_kind:
         return None
     return max(0.0, (second - first) / seconds)
 
