@@ -12,6 +12,7 @@ nowhere else.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import os
 import socket
 import traceback
 
@@ -66,7 +67,7 @@ class KvmigrateError(Exception):
     def __init__(self, msg, cause=None, **details):
         super(KvmigrateError, self).__init__(msg)
         self.msg = msg
-        # refused, timeout, auth, permission, tls, dns, unreachable, loading or None
+        # refused, timeout, auth, permission, tls, dns, unreachable, loading, in_flight or None
         self.cause = cause
         self.details = details
 
@@ -116,7 +117,12 @@ def explain(exc, host, port, what='server', secrets=(), option_prefix='login_'):
     where = '%s %s' % (what, endpoint(host, port))
     detail = _scrub(exc, secrets).strip().rstrip('.')
     lowered = detail.lower()
-    user, password, host_opt, port_opt = ('%s%s' % (option_prefix, o) for o in ('user', 'password', 'host', 'port'))
+    # option_prefix names the options the fix should mention: a prefix ('login_', 'primary_') or, where an end's
+    # address and credentials come from differently named options, a dict {'user': ..., 'host': ...}.
+    if isinstance(option_prefix, dict):
+        user, password, host_opt, port_opt = (option_prefix[o] for o in ('user', 'password', 'host', 'port'))
+    else:
+        user, password, host_opt, port_opt = ('%s%s' % (option_prefix, o) for o in ('user', 'password', 'host', 'port'))
     if (redis_exceptions is not None and isinstance(exc, redis_exceptions.AuthenticationError)) or \
             'wrongpass' in lowered or 'invalid password' in lowered or 'invalid username-password' in lowered:
         return 'auth', "%s rejected the credentials (%s). Check %s and %s." % (where, detail, user, password)
@@ -169,9 +175,11 @@ def _client(host, port, username, password, params, command_timeout=None):
             ssl_keyfile=params.get('client_key_file'),
         )
     client = redis.Redis(**kwargs)
-    if command_timeout:
-        # A bounded command must fail once, not be retried (redis-py 6+ retries timeouts 3 times by default).
-        client.connection_pool.connection_kwargs['retry'] = Retry(NoBackoff(), 0)
+    # redis-py 6+ retries a failed connect or command many times with exponential backoff: a refused connection took
+    # about 5 s, and polls of a dead source overran wait_for_sync's link_down_timeout fourfold. One immediate retry
+    # (not of timeouts) still rides over a connection the server closed; a bounded command must fail once.
+    client.connection_pool.connection_kwargs['retry'] = Retry(NoBackoff(), 0) if command_timeout else \
+        Retry(NoBackoff(), 1, supported_errors=(redis_exceptions.ConnectionError,))
     # Keep INFO as the server's text: the collection's own parser (info.py)
     # understands every flavor, and the raw text is returned to users.
     client.set_response_callback('INFO', lambda response, **kw: response)
@@ -250,6 +258,19 @@ class Server(object):
             self._secrets = tuple(self._secrets) + (password,)
         return user, password
 
+    def replication_link_address(self):
+        """The local IP of this replica's connection to its primary (``laddr`` of the ``type=master`` client, Redis
+        6.2+): the address the primary lists it by, whichever address the module reached it at. None if unknown."""
+        try:
+            clients = _client_list(self.call('CLIENT', 'LIST', 'TYPE', 'master'))
+        except KvmigrateError:
+            return None
+        for client in clients:
+            laddr = client.get('laddr') or ''
+            if ':' in laddr:
+                return laddr.rsplit(':', 1)[0].strip('[]')
+        return None
+
     def dbsize(self):
         return int(self.call('DBSIZE'))
 
@@ -277,6 +298,42 @@ def connect(params, host=None, port=None, username=None, password=None, what='se
         cause, msg = explain(exc, host, port, what, all_secrets, option_prefix)
         raise KvmigrateError(msg, cause=cause)
     return Server(client, host, port, what, all_secrets)
+
+
+OPERATION_PREFIX = 'kvmigrate-op:'
+
+
+def _client_list(reply):
+    """CLIENT LIST text -> one dict per client (``id``, ``addr``, ``name``, ``age``, ...)."""
+    clients = []
+    for line in str(reply or '').splitlines():
+        fields = dict(part.split('=', 1) for part in line.split(' ') if '=' in part)
+        if fields.get('id'):
+            clients.append(fields)
+    return clients
+
+
+def claim_operation(server, module_name):
+    """Mark this connection as a state-changing kvmigrate operation on ``server`` and refuse when another one runs.
+
+    The connection is named ``kvmigrate-op:<module>:<pid>`` (CLIENT SETNAME) before CLIENT LIST is read, by every
+    operation. Of two that overlap, the later one always sees the earlier one, so at most one goes on (both may
+    refuse when they start at the same instant; a retry then succeeds). The name goes away with the connection, so a
+    dead module leaves no stale claim. Raises KvmigrateError naming the other operation; call it before any change.
+    """
+    server.call('CLIENT', 'SETNAME', '%s%s:%d' % (OPERATION_PREFIX, module_name, os.getpid()))
+    own_id = str(server.call('CLIENT', 'ID'))
+    others = [c for c in _client_list(server.call('CLIENT', 'LIST'))
+              if c.get('name', '').startswith(OPERATION_PREFIX) and c['id'] != own_id]
+    if others:
+        other = others[0]
+        parts = other['name'][len(OPERATION_PREFIX):].split(':')
+        raise KvmigrateError(
+            "%s %s is being changed by another kvmigrate operation (%s, pid %s, connected from %s for %s s): "
+            "nothing was changed. Wait for it to finish, or stop it, and retry." % (
+                server.what, server.endpoint, parts[0], parts[-1] if len(parts) > 1 else '?',
+                other.get('addr', '?').rsplit(':', 1)[0], other.get('age', '?')),
+            cause='in_flight', other_operation=other['name'])
 
 
 def resolve(host):
