@@ -40,7 +40,7 @@ import time
 
 from ansible_collections.kvmigrate.replication.plugins.module_utils import info as info_utils
 from ansible_collections.kvmigrate.replication.plugins.module_utils.connection import (
-    KvmigrateError, connect, endpoint, resolve, same_endpoint, validate_port)
+    KvmigrateError, claim_operation, connect, endpoint, resolve, same_endpoint, validate_port)
 
 METHOD_AUTO = 'auto'
 METHOD_PAUSE = 'pause'
@@ -67,6 +67,11 @@ WAIT_SHARE = 0.4
 COMMAND_SHARE = 0.15
 MIN_FENCE_TIMEOUT_MS = 100
 POLL_SLEEP = 0.0002
+# check_writes: the probe key (the same one kvmigrate.replication.write_check uses) and its expiry.
+WRITE_CHECK_KEY = 'kvmigrate:write-check'
+WRITE_CHECK_TTL_MS = 60000
+# The source's address comes from source_host/source_port, its credentials from primary_user/primary_password.
+SOURCE_OPTIONS = dict(user='primary_user', password='primary_password', host='source_host', port='source_port')
 
 
 class CutoverError(KvmigrateError):
@@ -82,6 +87,7 @@ def cutover_argument_spec():
         fence_timeout_ms=dict(type='int', default=5000),
         cutover_method=dict(type='str', default=METHOD_AUTO, choices=list(METHODS)),
         fence_mode=dict(type='str', default=FENCE_AUTO, choices=list(FENCE_MODES)),
+        check_writes=dict(type='bool', default=True),
     )
 
 
@@ -259,6 +265,7 @@ class Cutover(object):
         self.source_user = None
         self.source_password = None
         self.target_seen_at = None  # (host, port) of the target as the source sees it
+        self.target_addresses = None  # every address the target may be listed by on the source
         self.method = None
         self.fence = None
         self.saved = {}
@@ -314,7 +321,7 @@ class Cutover(object):
                                % endpoint(self.source_host, self.source_port))
 
         user, password = self._source_credentials()
-        self.source = self._connect(self.source_host, self.source_port, 'source', user, password, 'primary_')
+        self.source = self._connect(self.source_host, self.source_port, 'source', user, password, SOURCE_OPTIONS)
         self.source.identify()
         dummy, dummy, self.source_status = self.source.status()
 
@@ -355,7 +362,13 @@ class Cutover(object):
     def _find_target_on_source(self):
         """The address the source knows the target by (its replica line): FAILOVER TO needs exactly it, and the
         fence points the source there, which is an address the source can reach."""
-        entry = info_utils.replica_entry(self.source_status, resolve(self.target.host), self.target.port)
+        # The module may reach the target at another address (an admin network) than the source does.
+        addresses = resolve(self.target.host)
+        link_address = self.target.replication_link_address()
+        if link_address:
+            addresses.add(link_address)
+        self.target_addresses = addresses
+        entry = info_utils.replica_entry(self.source_status, addresses, self.target.port)
         if entry is None and self.method == METHOD_FAILOVER:
             raise CutoverError("Source %s does not list target %s among its replicas, so FAILOVER TO cannot name it. "
                                "Use cutover_method=pause." % (self.source.endpoint, self.target.endpoint))
@@ -451,11 +464,14 @@ class Cutover(object):
         result = self.plan()
         if not result['changed'] or self.check_mode:
             return result
+        # The target was claimed by the module; another kvmigrate operation on the source (a second cutover, a
+        # rollback) must not overlap this one either.
+        claim_operation(self.source, 'replicaof')
         # Bounded connections to both ends, opened before anything changes: nothing is dialled during the pause.
         self.fast_target = self._connect(self.target.host, self.target.port, 'target', self.params.get('login_user'),
                                          self.params.get('login_password'), bounded=True)
         self.fast_source = self._connect(self.source.host, self.source.port, 'source', self.source_user, self.source_password,
-                                         'primary_', bounded=True)
+                                         SOURCE_OPTIONS, bounded=True)
         self.fast_target.identify()
         self.fast_source.identify()
         if self.method == METHOD_TAKEOVER:
@@ -464,8 +480,38 @@ class Cutover(object):
             cutover = self._failover()
         else:
             cutover = self._pause()
+        if self.params.get('check_writes', True):
+            cutover.update(self._check_writes())
         return self._result(changed=True, source_before=result['cutover']['source_before'],
                             source_after=self._source_after(), cutover_fields=cutover)
+
+    def _check_writes(self):
+        """After the pause: the new primary takes a write and the fenced source refuses one. Saves the two extra
+        module runs a playbook would spend on it; a source that still takes writes fails the module loudly (the
+        promotion stands: the target has every acknowledged write, but clients left on the source would lose theirs)."""
+        token = '%.6f' % time.time()
+        try:
+            self.target.client.set(WRITE_CHECK_KEY, token, px=WRITE_CHECK_TTL_MS)
+            target_ok = self.target.client.get(WRITE_CHECK_KEY) == token
+        except Exception:  # the refusal itself is the finding
+            target_ok = False
+        source_refuses = None
+        if self.method != METHOD_TAKEOVER:  # a taken-over Dragonfly primary has shut down
+            try:
+                self.source.client.set(WRITE_CHECK_KEY, token, px=WRITE_CHECK_TTL_MS)
+                source_refuses = False
+            except Exception:  # READONLY or NOREPLICAS: the fence holds
+                source_refuses = True
+        checks = dict(target_accepts_writes=target_ok, source_refuses_writes=source_refuses)
+        if not target_ok or source_refuses is False:
+            raise CutoverError(
+                "Cutover of %s finished, but %s. The target holds every write the source acknowledged; check the %s "
+                "before sending clients anywhere." % (
+                    self._where(), 'the new primary refused a test write' if not target_ok
+                    else 'the source still accepts writes (its fence did not hold)',
+                    'target' if not target_ok else 'source'),
+                cutover=dict(self._result(True, None, None)['cutover'], **checks))
+        return checks
 
     def _pause(self):
         undo = []
@@ -515,7 +561,7 @@ class Cutover(object):
     def _wait_for_target(self, paused_status, deadline):
         """Poll the target until it has applied the paused source's offset, or fail at ``deadline``."""
         source_offset = paused_status.get('primary_offset')
-        addresses = resolve(self.target.host)
+        addresses = self.target_addresses or resolve(self.target.host)
         source_status = paused_status
         began = self.clock()
         while True:

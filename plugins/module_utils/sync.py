@@ -37,6 +37,10 @@ def validate_wait_params(params):
         validate_port(params['primary_port'], 'primary_port')
 
 
+# Most (t, lag_bytes) samples a wait returns; past this, every other one is dropped and sampling slows down.
+LAG_SAMPLES_MAX = 120
+
+
 class _FinalError(KvmigrateError):
     """A reason to stop waiting at once: waiting longer cannot fix it."""
 
@@ -59,6 +63,8 @@ class SyncWaiter(object):
         self.started = clock()
         self.progress = dict(full_sync_seen=False, sync_percent_max=None, sync_total_bytes=None,
                              seconds_to_link_up=None, seconds_to_synced=None, samples=0)
+        self.lag_samples = []
+        self._sample_every = 1
 
     # -- set-up -------------------------------------------------------------------------------------------------------
     def _link_credentials(self):
@@ -133,6 +139,15 @@ class SyncWaiter(object):
         if status.get('synced') and self.progress['seconds_to_synced'] is None:
             self.progress['seconds_to_synced'] = round(elapsed, 3)
 
+    def _keep_lag_sample(self, elapsed, lag_bytes):
+        """A bounded list of [seconds, lag_bytes] for a chart: halve it when full, and keep every other poll after."""
+        if (self.progress['samples'] - 1) % self._sample_every:
+            return
+        self.lag_samples.append([round(elapsed, 3), lag_bytes])
+        if len(self.lag_samples) >= LAG_SAMPLES_MAX:
+            self.lag_samples = self.lag_samples[::2]
+            self._sample_every *= 2
+
     def elapsed(self):
         return round(self.clock() - self.started, 3)
 
@@ -161,7 +176,9 @@ class SyncWaiter(object):
                 except KvmigrateError as exc:
                     if exc.cause == 'auth':
                         self._raise_auth(exc)
-                    if isinstance(exc, _FinalError):
+                    if isinstance(exc, _FinalError) or exc.cause == 'dns':
+                        # a source name that does not resolve will not start to; without this a wait with no lag
+                        # limits reported synced=true without ever reaching the source it was told to compare
                         raise
                     last_error = exc.msg
             if self.source is not None:
@@ -177,6 +194,7 @@ class SyncWaiter(object):
                                      "changed it." % (self.target.endpoint, status.get('role')))
             self._note_progress(status, elapsed)
             lag, unmet = self._evaluate(source_status, status)
+            self._keep_lag_sample(elapsed, lag['lag_bytes'])
 
             link_down = not status.get('link_up') and not status.get('sync_in_progress')
             if link_down:
@@ -203,7 +221,7 @@ class SyncWaiter(object):
                     return dict(synced=True, source_keys=source_keys, target_keys=target_keys,
                                 elapsed=round(self.clock() - start, 3), lag_bytes=lag['lag_bytes'],
                                 lag_seconds=lag['lag_seconds'], offset_source=lag['offset_source'],
-                                sync_progress=self.progress, replication=status,
+                                sync_progress=self.progress, replication=status, lag_samples=self.lag_samples,
                                 primary=endpoint(self.source_host, self.source_port))
             else:
                 stable_since = None

@@ -81,6 +81,8 @@ options:
       - After a change, run C(CONFIG REWRITE) so the new role (and C(masterauth)) survive a restart.
       - Where the server cannot do this (no config file, or Dragonfly), the module warns and returns RV(persisted=false).
       - With O(fence_source=true) the source's fence is saved too, so a restarted source stays fenced.
+      - Without it the change is live only. A server started from a configuration file gets the role written there back
+        when it restarts (an old C(replicaof) line, or none), so the module warns after every role change it makes.
     type: bool
     default: false
   fence_source:
@@ -154,7 +156,21 @@ options:
     type: str
     choices: [auto, replicaof_target, min_replicas]
     default: auto
+  check_writes:
+    description:
+      - After a fenced cutover, write the probe key C(kvmigrate:write-check) (expires after 60 s) to the new primary,
+        which must take it, and to the source, which must refuse it. See RV(cutover.target_accepts_writes) and
+        RV(cutover.source_refuses_writes).
+      - If either check fails, the module fails. The promotion is not undone, because the target already holds every
+        write the source acknowledged.
+      - Only with O(fence_source=true). This is the check M(kvmigrate.replication.write_check) makes, without two more
+        module runs.
+    type: bool
+    default: true
 notes:
+  - Before it changes anything the module names its connection to the target C(kvmigrate-op:replicaof:<pid>) and
+    reads C(CLIENT LIST). If another kvmigrate operation is connected there, it fails and names it, so two runs never
+    change one server at the same time. This needs C(CLIENT SETNAME), C(CLIENT ID) and C(CLIENT LIST) on the target.
   - KeyDB with C(multi-master yes) adds a primary on each C(REPLICAOF) instead of replacing it. This module treats
     the first primary it reports as the current one.
   - Redis before 6.0 has no C(masteruser); O(primary_user) is refused there.
@@ -317,6 +333,16 @@ cutover:
       description: Role of the source after the cutover, V(replica), V(primary) (fenced by min_replicas) or V(stopped).
       type: str
       sample: replica
+    target_accepts_writes:
+      description: With O(check_writes=true), whether the new primary took the probe write.
+      returned: when the cutover ran with O(check_writes=true)
+      type: bool
+      sample: true
+    source_refuses_writes:
+      description: With O(check_writes=true), whether the fenced source refused the probe write. Null after a takeover.
+      returned: when the cutover ran with O(check_writes=true)
+      type: bool
+      sample: true
     source_before:
       description: Role and primary of the source before the cutover.
       type: dict
@@ -347,8 +373,8 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.kvmigrate.replication.plugins.module_utils import cutover as cutover_utils
 from ansible_collections.kvmigrate.replication.plugins.module_utils import info as info_utils
 from ansible_collections.kvmigrate.replication.plugins.module_utils.connection import (
-    KvmigrateError, connect, connection_argument_spec, primary_auth_argument_spec, require_redis, same_endpoint,
-    validate_connection_params, validate_port, endpoint)
+    KvmigrateError, claim_operation, connect, connection_argument_spec, primary_auth_argument_spec, require_redis,
+    same_endpoint, validate_connection_params, validate_port, endpoint)
 
 
 def _role_view(status):
@@ -360,6 +386,10 @@ def _role_view(status):
 def _validate(params):
     validate_connection_params(params)
     cutover_utils.validate_cutover_params(params)
+    if params['state'] == 'primary' and params['primary_host']:
+        raise KvmigrateError("Option primary_host=%s conflicts with state=primary, which promotes the target and ignores "
+                             "it: drop primary_host, or set state: replica to make the target replicate from it."
+                             % params['primary_host'])
     if params['state'] == 'replica':
         if not params['primary_host']:
             raise KvmigrateError("Option primary_host is required with state=replica: set it to the source's address.")
@@ -371,8 +401,9 @@ def _validate(params):
                                            params['primary_port']))
 
 
-def _plan_replica(target, params, status):
-    """Commands that make the target a replica of the primary; raises on unsafe input."""
+def _plan_replica(target, params, status, previous):
+    """Commands that make the target a replica of the primary; raises on unsafe input. ``previous`` gets the
+    masteruser/masterauth values the plan changes, so a failed apply can put them back."""
     plan = []
     caps = info_utils.capabilities(target.flavor, target.version)
     if params['primary_user'] is not None and not caps.get('masteruser', True):
@@ -388,6 +419,7 @@ def _plan_replica(target, params, status):
             current = None  # not readable (ACL or flavor): set it, which is harmless
         if current != wanted:
             plan.append(('CONFIG', 'SET', config, wanted))
+            previous[config] = current
 
     already = status.get('role') == 'replica' and same_endpoint(
         status.get('primary_host'), status.get('primary_port'), params['primary_host'], params['primary_port'])
@@ -415,6 +447,24 @@ def _refuse_loop(target, params, status):
                                                   params['primary_host']))
 
 
+def _apply(target, plan, previous):
+    """Send the plan. If a command is refused (an ACL without REPLICAOF, say), the masteruser/masterauth already
+    changed are put back, so a failure leaves the target as it was."""
+    done = []
+    try:
+        for command in plan:
+            target.call(*command)
+            done.append(command)
+    except KvmigrateError:
+        for command in reversed(done):
+            if command[:2] == ('CONFIG', 'SET') and previous.get(command[2]) is not None:
+                try:
+                    target.call('CONFIG', 'SET', command[2], previous[command[2]])
+                except KvmigrateError:
+                    pass  # the original error is the one to report
+        raise
+
+
 def _masked(command):
     if command[:3] == ('CONFIG', 'SET', 'masterauth'):
         return 'CONFIG SET masterauth ********'
@@ -431,6 +481,18 @@ def _persist(target, module):
         return False
 
 
+def _warn_not_persisted(module, server):
+    """A role changed in memory only: a server started from a config file gets that file's role back on restart."""
+    try:
+        config_file = info_utils.parse_info(server.info_text('server')).get('config_file')
+    except KvmigrateError:
+        return
+    if config_file:
+        module.warn("persist is false: %s %s changed its role in memory only. A restart brings back the role written "
+                    "in %s (for example an old replicaof line). Set persist: true to save the change." % (
+                        server.what, server.endpoint, config_file))
+
+
 def _fenced_cutover(module, target, status):
     """state=primary with fence_source: the zero-loss cutover lives in module_utils/cutover.py."""
     cutover = cutover_utils.Cutover(target, module.params, check_mode=module.check_mode, warn=module.warn)
@@ -442,6 +504,10 @@ def _fenced_cutover(module, target, status):
             persisted = _persist(target, module)
             if details['fence'] in (cutover_utils.FENCE_REPLICAOF, cutover_utils.FENCE_MIN_REPLICAS):
                 persisted = _persist(cutover.source, module) and persisted
+        elif outcome['changed'] and not module.check_mode:
+            _warn_not_persisted(module, target)
+            if details['fence'] in (cutover_utils.FENCE_REPLICAOF, cutover_utils.FENCE_MIN_REPLICAS):
+                _warn_not_persisted(module, cutover.source)
     finally:
         cutover.close()
     before = _role_view(status)
@@ -467,13 +533,16 @@ def run(module):
     target = connect(params, what='target')
     try:
         target.identify()
+        if not module.check_mode:
+            claim_operation(target, 'replicaof')
         dummy, dummy, status = target.status()
         if params['fence_source']:
             return _fenced_cutover(module, target, status)
         before = _role_view(status)
         keys = 0
+        previous = {}
         if params['state'] == 'replica':
-            plan, keys = _plan_replica(target, params, status)
+            plan, keys = _plan_replica(target, params, status, previous)
             after = dict(role='replica', primary_host=params['primary_host'], primary_port=params['primary_port'])
             if not any(c[0] == 'REPLICAOF' for c in plan):
                 after = dict(before)
@@ -483,10 +552,11 @@ def run(module):
 
         persisted = None
         if plan and not module.check_mode:
-            for command in plan:
-                target.call(*command)
+            _apply(target, plan, previous)
             if params['persist']:
                 persisted = _persist(target, module)
+            elif any(c[0] == 'REPLICAOF' for c in plan):
+                _warn_not_persisted(module, target)
         return dict(
             changed=bool(plan),
             before=before,
