@@ -25,9 +25,9 @@ export PY_COLORS := 0
 endif
 
 # Order matters: `make test` runs these one by one and stops at the first failure.
-TEST_STEPS := venv unit integration sanity lint changelog-lint build molecule
+TEST_STEPS := venv unit integration sanity lint changelog-lint build docs-check molecule
 
-.PHONY: help venv tree unit integration molecule sanity lint changelog-lint build test demo bench clean
+.PHONY: help venv tree unit integration molecule sanity lint changelog-lint build docs docs-check test demo bench clean
 
 help:
 	@echo "make venv            bootstrap OS packages + .venv (scripts/bootstrap.sh)"
@@ -37,6 +37,8 @@ help:
 	@echo "make lint            ansible-lint, production profile (scripts/lint.sh)"
 	@echo "make changelog-lint  antsibull-changelog lint"
 	@echo "make build           ansible-galaxy collection build + install + ansible-doc every module"
+	@echo "make docs            regenerate docs/modules, docs/roles, docs/reference.md (ansible-doc --json)"
+	@echo "make docs-check      fail when those generated docs are out of date"
 	@echo "make molecule        molecule test --all in extensions/ (if scenarios exist)"
 	@echo "make test            $(TEST_STEPS)"
 	@echo "make demo            run scripts/demo.py"
@@ -52,8 +54,10 @@ tree:
 unit: venv tree
 	$(PY) -m pytest tests/unit -q
 
+# Also regenerates docs/reliability.md (every fault tried, expected vs observed, writes lost) from the run.
 integration: venv tree
-	$(PY) -m pytest tests/integration -q -p no:cacheprovider
+	$(PY) -m pytest tests/integration -q -p no:cacheprovider -o junit_family=xunit1 --junitxml=.build/integration-junit.xml
+	$(PY) scripts/reliability_report.py .build/integration-junit.xml --output docs/reliability.md
 
 sanity: venv
 	@bash scripts/sanity.sh
@@ -88,6 +92,12 @@ build: venv
 	    n=$$((n + 1)); \
 	done; \
 	echo "build: OK $$tarball (ansible-doc rendered $$n module(s) from the installed tarball)"
+
+docs: venv tree
+	$(PY) scripts/gen-docs.py
+
+docs-check: venv tree
+	$(PY) scripts/gen-docs.py --check
 
 molecule: venv tree
 	@if ls extensions/molecule/*/molecule.yml >/dev/null 2>&1; then \

@@ -23,6 +23,17 @@ description:
   - Fails fast, with the reason, when the link cannot come up. That is the case when the source rejects the target's
     credentials, or when the source writes an RDB version the target cannot load. A source that stays unreachable fails
     after O(link_down_timeout). The module does not wait out O(timeout) for these.
+notes:
+  - 'Progress: while the module waits, its action plugin prints one line per host every few seconds on the control node:
+    the percentage, bytes and rate of the initial sync with an ETA, then the lag in bytes. It does so when the playbook
+    runs with C(-v) or more, or when the task variable C(kvmigrate_progress) is V(true); C(kvmigrate_progress=false)
+    silences it even with C(-v). Without either (the default, and how AWX runs job templates at verbosity 0) it prints
+    nothing extra.'
+  - The progress lines come from a second, read-only connection the control node opens to the target (and to the
+    source, for the lag), so they are shown only when the module runs on the control node (C(delegate_to=localhost) or
+    C(connection=local)), as the roles of this collection do. C(kvmigrate_progress_interval) sets the seconds between
+    two lines (default V(2)).
+  - The action plugin adds RV(timeline) with wall-clock times taken on the control node.
 author:
   - kvmigrate.replication maintainers (@kvmigrate)
 extends_documentation_fragment:
@@ -127,6 +138,32 @@ sync_progress:
     samples:
       description: How many times the target was polled.
       type: int
+lag_samples:
+  description:
+    - Lag in bytes over the wait, as a list of C([seconds since the wait started, lag_bytes]), for a chart.
+    - Bounded to 120 entries; long waits keep every second, fourth, ... poll. C(lag_bytes) is null while the initial sync
+      runs or where the source reports no offsets.
+  returned: success
+  type: list
+  elements: list
+  sample: [[0.0, null], [0.1, 120], [0.2, 0]]
+timeline:
+  description: Wall-clock times (seconds since the epoch, control node clock), added by the action plugin.
+  returned: when the task does not run with C(async)
+  type: dict
+  contains:
+    started_at:
+      description: When the task began (before the module process started).
+      type: float
+    wait_started_at:
+      description: When the module began to poll (RV(timeline.finished_at) minus RV(elapsed)).
+      type: float
+    synced_at:
+      description: When the module first saw the target synced. Null if it never was.
+      type: float
+    finished_at:
+      description: When the module returned.
+      type: float
 replication:
   description: The target's normalised replication status at the end (see M(kvmigrate.replication.replication_info)).
   returned: always
@@ -166,6 +203,7 @@ def main():
         if waiter is not None:
             details.setdefault('elapsed', waiter.elapsed())
             details.setdefault('sync_progress', waiter.progress)
+            details.setdefault('lag_samples', waiter.lag_samples)
         module.fail_json(msg=exc.msg, **details)
     finally:
         if waiter is not None:

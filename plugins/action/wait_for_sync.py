@@ -1,0 +1,174 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, kvmigrate.replication contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Controller side of kvmigrate.replication.wait_for_sync: runs the module once, shows progress while it waits, and
+adds wall-clock times (``timeline``) to its result."""
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import threading
+import time
+
+from ansible.module_utils.parsing.convert_bool import boolean
+from ansible.plugins.action import ActionBase
+
+MODULE = 'kvmigrate.replication.wait_for_sync'
+DEFAULT_INTERVAL = 2.0
+
+
+def _size(value):
+    value = float(value)
+    for unit in ('B', 'KiB', 'MiB', 'GiB'):
+        if abs(value) < 1024 or unit == 'GiB':
+            return ('%d %s' % (value, unit)) if unit == 'B' else ('%.1f %s' % (value, unit))
+        value /= 1024.0
+    return '%.1f TiB' % value
+
+
+def progress_line(host, status, lag_bytes, previous):
+    """One sentence about where the target is: the initial sync with rate and ETA, then the lag.
+
+    ``previous`` is (monotonic time, bytes read) of the last line, for the rate; returns (line, new previous)."""
+    now = time.monotonic()
+    if status.get('sync_in_progress'):
+        read = status.get('sync_read_bytes') or 0
+        total = status.get('sync_total_bytes')
+        rate = None
+        if previous is not None and now > previous[0] and read >= previous[1]:
+            rate = (read - previous[1]) / (now - previous[0])
+        parts = ['initial sync']
+        if status.get('sync_percent') is not None:
+            parts.append('%.1f%%' % status['sync_percent'])
+        parts.append('%s%s' % (_size(read), ' of %s' % _size(total) if total else ''))
+        if rate is not None:
+            parts.append('%s/s' % _size(rate))
+            if total and rate > 0:
+                parts.append('ETA %ds' % max(0, round((total - read) / rate)))
+        return '%s: %s' % (host, ', '.join(parts)), (now, read)
+    if status.get('synced'):
+        return '%s: synced, lag %s' % (host, 'unknown' if lag_bytes is None else '%d bytes' % lag_bytes), None
+    return '%s: waiting (%s, link %s)' % (host, status.get('sync_state'), status.get('link_status')), None
+
+
+class _Progress(threading.Thread):
+    """Polls the target (and its source, for the lag) read-only from the control node and displays a line per poll."""
+
+    def __init__(self, display, host, args, interval):
+        super(_Progress, self).__init__(name='kvmigrate-progress-%s' % host)
+        self.daemon = True
+        self.display = display
+        self.host = host
+        self.args = args
+        self.interval = interval
+        self.done = threading.Event()
+
+    def _params(self):
+        """The task's arguments typed and defaulted by the module's own argspec (module_defaults are already in them)."""
+        # imported here: redis-py is needed on the control node only when progress is shown
+        from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+        from ansible_collections.kvmigrate.replication.plugins.module_utils.connection import (
+            connection_argument_spec, primary_auth_argument_spec)
+        from ansible_collections.kvmigrate.replication.plugins.module_utils.sync import wait_argument_spec
+        spec = connection_argument_spec()
+        spec.update(primary_auth_argument_spec())
+        spec.update(wait_argument_spec())
+        spec.update(primary_host=dict(type='str', aliases=['master_host']),
+                    primary_port=dict(type='int', aliases=['master_port']))
+        validated = ArgumentSpecValidator(spec).validate(self.args)
+        if validated.error_messages:
+            raise ValueError('; '.join(validated.error_messages))
+        return validated.validated_parameters
+
+    def run(self):
+        try:
+            self._loop()
+        except Exception as exc:  # progress is a courtesy: never let it break or delay the task
+            self.display.vvv('%s: no progress lines (%s)' % (self.host, exc))
+
+    def _loop(self):
+        from ansible_collections.kvmigrate.replication.plugins.module_utils import info as info_utils
+        from ansible_collections.kvmigrate.replication.plugins.module_utils.connection import (
+            KvmigrateError, connect, resolve)
+        params = self._params()
+        secrets = [value for value in (params.get('login_password'), params.get('primary_password')) if value]
+        target = source = None
+        previous = None
+        try:
+            target = connect(params, what='target', secrets=secrets)
+            while not self.done.wait(self.interval):
+                dummy, dummy, status = target.status()
+                lag_bytes = None
+                if status.get('synced') and not status.get('sync_in_progress'):
+                    try:
+                        if source is None:
+                            user, password = params.get('primary_user'), params.get('primary_password')
+                            if not password:
+                                user, password = target.link_credentials()
+                            source = connect(params, host=params.get('primary_host') or status.get('primary_host'),
+                                             port=params.get('primary_port') or status.get('primary_port'),
+                                             username=user, password=password,
+                                             what='source', secrets=secrets, option_prefix='primary_')
+                        dummy, dummy, source_status = source.status()
+                        lag_bytes = info_utils.replica_lag(source_status, status, resolve(target.host),
+                                                           target.port)['lag_bytes']
+                    except KvmigrateError:
+                        source = None
+                line, previous = progress_line(self.host, status, lag_bytes, previous)
+                if not self.done.is_set():
+                    self.display.display(line)
+        finally:
+            for server in (target, source):
+                if server is not None:
+                    server.close()
+
+
+class ActionModule(ActionBase):
+
+    _supports_check_mode = True
+    _supports_async = True
+
+    def _progress_wanted(self, task_vars):
+        setting = task_vars.get('kvmigrate_progress', 'auto')
+        if isinstance(setting, str) and setting.lower() == 'auto':
+            # -v asks for it; at verbosity 0 (the default, and AWX's) the output stays as it was
+            return self._display.verbosity >= 1
+        return boolean(setting, strict=False)
+
+    def _runs_here(self):
+        return getattr(self._connection, 'transport', None) == 'local'
+
+    def run(self, tmp=None, task_vars=None):
+        task_vars = task_vars or {}
+        result = super(ActionModule, self).run(tmp, task_vars)
+        del tmp  # tmp no longer has any effect
+
+        wrap_async = bool(self._task.async_val) and not self._connection.has_native_async
+        progress = None
+        if not wrap_async and self._progress_wanted(task_vars):
+            if self._runs_here():
+                interval = float(task_vars.get('kvmigrate_progress_interval', DEFAULT_INTERVAL))
+                progress = _Progress(self._display, task_vars.get('inventory_hostname', '?'), dict(self._task.args),
+                                     max(0.2, interval))
+                progress.start()
+            else:
+                self._display.vv('%s: no progress lines: the module runs on another host' %
+                                 task_vars.get('inventory_hostname', '?'))
+        started_at = time.time()
+        try:
+            module_result = self._execute_module(module_name=MODULE, module_args=self._task.args, task_vars=task_vars,
+                                                 wrap_async=wrap_async)
+        finally:
+            if progress is not None:
+                progress.done.set()
+                progress.join(5)
+        finished_at = time.time()
+        result.update(module_result)
+        if not wrap_async and isinstance(result.get('elapsed'), (int, float)):
+            wait_started_at = finished_at - result['elapsed']
+            to_synced = (result.get('sync_progress') or {}).get('seconds_to_synced')
+            result['timeline'] = dict(
+                started_at=round(started_at, 3), wait_started_at=round(wait_started_at, 3),
+                synced_at=round(wait_started_at + to_synced, 3) if isinstance(to_synced, (int, float)) else None,
+                finished_at=round(finished_at, 3))
+        return result
