@@ -16,6 +16,12 @@ Commands (each prints one JSON line: {"changed": bool, ...}):
                                     start the writers (idempotent)
   down     --state S                stop writers and servers, remove their dirs
   writer-run ...                    the writer process itself (internal)
+  netns-hold ...                    holds a namespace fleet (internal, topology ``network: netns``)
+
+With ``network: netns`` in the topology every server runs in its own Linux network
+namespace with its own address (tests/support/netns.py), on port 6379, instead of
+on a loopback port. A holder process builds the fleet and tears it down on SIGTERM
+(the fleet's names carry its pid).
 """
 import argparse
 import json
@@ -32,6 +38,7 @@ import redis
 import yaml
 
 HOST = '127.0.0.1'
+REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..'))
 STATE_NAME = 'kvlab-state.json'
 REFUSED_PREFIXES = ('READONLY', 'NOREPLICAS')
 
@@ -172,9 +179,61 @@ def _wait_ready(server, timeout=10.0):
     raise SystemExit('redis-server %s on port %d did not start: %s' % (server['name'], server['port'], log))
 
 
+def netns_hold(args):
+    """Build the topology's servers as hosts in network namespaces, record them, hold them until SIGTERM."""
+    sys.path.insert(0, REPO)
+    from tests.support import netns  # pylint: disable=import-outside-toplevel
+    topology = load_topology(args.topology)
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *dummy: stopping.append(True))
+    fleet = netns.Fleet()
+    try:
+        fleet.build()
+        state = _read_state(args.state)
+        state['netns_holder'] = os.getpid()
+        for name, spec in sorted(topology['servers'].items()):
+            spec = spec or {}
+            host = fleet.add(name, binary=binary(spec.get('binary', 'debian')), password=spec.get('password'))
+            server = dict(name=name, host=host.address, port=host.port, pid=host.proc.pid, dir=host.dir,
+                          binary=host.binary, kind=spec.get('binary', 'debian'), password=spec.get('password'),
+                          namespace=host.namespace)
+            server['version'] = client(server).info('server')['redis_version']
+            state['servers'][name] = server
+        state['netns_ready'] = True
+        _write_state(args.state, state)
+        while not stopping:
+            time.sleep(0.2)
+    finally:
+        fleet.close()
+
+
+def _up_netns(args, topology, state):
+    holder = state.get('netns_holder')
+    if holder and alive(holder) and state.get('netns_ready'):
+        return False
+    log = os.path.join(os.path.dirname(os.path.abspath(args.state)), 'netns-holder.log')
+    with open(log, 'w') as handle:
+        subprocess.Popen([sys.executable, os.path.abspath(__file__), 'netns-hold', '--topology', args.topology,
+                          '--state', args.state], stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                         start_new_session=True)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        state = _read_state(args.state)
+        if state.get('netns_ready'):
+            return True
+        time.sleep(0.1)
+    with open(log) as handle:
+        raise SystemExit('the namespace fleet was not ready within 60 s: %s' % handle.read()[-3000:])
+
+
 def up(args):
     topology = load_topology(args.topology)
     state = _read_state(args.state)
+    if topology.get('network') == 'netns':
+        changed = _up_netns(args, topology, state)
+        state = _read_state(args.state)
+        return dict(changed=changed, servers={n: '%s:%d (%s)' % (s['host'], s['port'], s.get('version'))
+                                              for n, s in state['servers'].items()})
     ephemeral = os.path.dirname(os.path.abspath(args.state))
     changed = False
     for name, spec in sorted(topology['servers'].items()):
@@ -379,6 +438,8 @@ def down(args):
     for name, writer in sorted(state.get('writers', {}).items()):
         if _kill(writer['pid'], signal.SIGTERM):
             killed.append('writer-%s' % name)
+    if state.get('netns_holder') and _kill(state['netns_holder'], signal.SIGTERM, timeout=60):
+        killed.append('netns-fleet')  # the holder tears the namespaces and their servers down
     for name, server in sorted(state.get('servers', {}).items()):
         if _kill(server['pid'], signal.SIGKILL):
             killed.append(name)
@@ -391,10 +452,10 @@ def down(args):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest='command', required=True)
-    for name in ('up', 'prepare', 'down', 'writer-run'):
+    for name in ('up', 'prepare', 'down', 'writer-run', 'netns-hold'):
         cmd = sub.add_parser(name)
         cmd.add_argument('--state', required=True)
-        if name in ('up', 'prepare'):
+        if name in ('up', 'prepare', 'netns-hold'):
             cmd.add_argument('--topology', required=True)
         if name == 'prepare':
             cmd.add_argument('--inventory', required=True)
@@ -402,7 +463,8 @@ def main(argv=None):
             for option in ('--source', '--failover', '--acked', '--report'):
                 cmd.add_argument(option, required=True)
     args = parser.parse_args(argv)
-    result = {'up': up, 'prepare': prepare, 'down': down, 'writer-run': writer_run}[args.command](args)
+    result = {'up': up, 'prepare': prepare, 'down': down, 'writer-run': writer_run,
+              'netns-hold': netns_hold}[args.command](args)
     if result is not None:
         print(json.dumps(result, sort_keys=True))
 
