@@ -107,8 +107,15 @@ already_replicating:
   type: bool
   sample: false
 promoted:
-  description: The pair was already cut over. The target is a primary and the source replicates from it, which is how
-    a fenced cutover leaves a pair.
+  description: The target is a primary and the source replicates from it, which is how a fenced cutover leaves a pair.
+  returned: always
+  type: bool
+  sample: false
+cut_over:
+  description:
+    - The pair needs no replication any more. Either RV(promoted) holds, or the target and the source both replicate
+      from one primary. The second case is how the promote role leaves another target of a source whose writes moved
+      to a sibling.
   returned: always
   type: bool
   sample: false
@@ -235,7 +242,7 @@ def run(params):
     validate_connection_params(params)
     validate_port(params['primary_port'], 'primary_port')
     findings = _Findings()
-    result = dict(changed=False, already_replicating=False, promoted=False, source={}, target={})
+    result = dict(changed=False, already_replicating=False, promoted=False, cut_over=False, source={}, target={})
     if same_endpoint(params['primary_host'], params['primary_port'], params['login_host'], params['login_port']):
         findings.add('pair', 'blocker', 'target %s and source are the same server: fix primary_host/primary_port.' % (
             endpoint(params['login_host'], params['login_port'])))
@@ -271,7 +278,12 @@ def run(params):
         # A pair already cut over by kvmigrate.replication.replicaof fence_source: the old source follows the target.
         promoted = target_status.get('role') == 'primary' and source_status.get('role') == 'replica' and same_endpoint(
             source_status.get('primary_host'), source_status.get('primary_port'), params['login_host'], params['login_port'])
+        # A sibling moved to the promoted target (the promote role does that): target and source follow one primary.
+        sibling_moved = target_status.get('role') == 'replica' and source_status.get('role') == 'replica' and same_endpoint(
+            target_status.get('primary_host'), target_status.get('primary_port'),
+            source_status.get('primary_host'), source_status.get('primary_port'))
         result['promoted'] = promoted
+        result['cut_over'] = cut_over = promoted or sibling_moved
 
         ok, reason = info_utils.replication_compatibility(source.flavor, source.version, target.flavor, target.version)
         findings.add('rdb_compatibility', 'ok' if ok else 'blocker',
@@ -280,8 +292,11 @@ def run(params):
         if target.flavor == 'dragonfly':
             _dragonfly_blockers(source, source_fields, findings)
 
-        if promoted:
-            findings.add('target_empty', 'ok', 'pair already cut over: the target is primary and the source follows it')
+        if cut_over:
+            findings.add('target_empty', 'ok', 'pair already cut over: %s' % (
+                'target and source both follow %s (a sibling took over the source)' % endpoint(
+                    target_status.get('primary_host'), target_status.get('primary_port'))
+                if sibling_moved else 'the target is primary and the source follows it'))
         elif already:
             findings.add('target_empty', 'ok', 'target already replicates from this source (%d keys)' % target_keys)
         elif target_keys:
@@ -299,7 +314,7 @@ def run(params):
         else:
             findings.add('target_memory', 'ok', 'target maxmemory %s, source uses %d bytes' % (maxmemory or 'unlimited', used))
 
-        if not promoted:
+        if not cut_over:
             _loop_check(params, source, source_status, findings)
 
         backlog = source_status.get('repl_backlog_size')

@@ -73,7 +73,10 @@ options:
   allow_flush:
     description:
       - Allow a full sync that discards the keys the target holds now.
-      - Without it, a target that holds keys is refused unless it already replicates from that primary.
+      - Without it, a target that holds keys is refused. Two cases are allowed, because they lose nothing. The target
+        may already replicate from that primary. Or it may be a replica whose replication history the primary
+        continues: its replication id is the primary's, or the one the primary had before it was promoted. That is
+        the case of a sibling of a promoted target moving to it after the cutover.
     type: bool
     default: false
   persist:
@@ -427,6 +430,8 @@ def _plan_replica(target, params, status, previous):
     if not already:
         _refuse_loop(target, params, status)
         keys = target.dbsize()
+        if keys and not params['allow_flush'] and _continues_history(target, params, status):
+            keys = 0  # the new primary already holds what the target holds: nothing is discarded
         if keys and not params['allow_flush']:
             raise KvmigrateError(
                 "Target %s holds %d keys; replicating from %s would discard them. Empty the target, or set allow_flush: true "
@@ -434,6 +439,31 @@ def _plan_replica(target, params, status, previous):
                 keys=keys)
         plan.append(('REPLICAOF', params['primary_host'], str(params['primary_port'])))
     return plan, keys
+
+
+def _continues_history(target, params, status):
+    """True when the target is a replica whose data is a point of the new primary's own replication history:
+    the primary's replication id, or the id it had before its promotion (``master_replid2``), is the target's.
+
+    That is a sibling of a promoted target (both replicas of one source) moving to it after the cutover: Redis
+    continues its stream with a partial resync, and even a full sync would only bring it forward in the same
+    history, so none of its keys are lost. Anything unreadable counts as False, and the usual refusal stands."""
+    if status.get('role') != 'replica' or not status.get('replid'):
+        return False
+    try:
+        # the TLS and timeout options apply to the primary as well, as they do to the cutover's source
+        primary = connect(params, host=params['primary_host'], port=params['primary_port'],
+                          username=params['primary_user'], password=params['primary_password'], what='primary',
+                          option_prefix='primary_')
+    except KvmigrateError:
+        return False
+    try:
+        dummy, dummy, primary_status = primary.status()
+    except KvmigrateError:
+        return False
+    finally:
+        primary.close()
+    return status['replid'] in (primary_status.get('replid'), primary_status.get('replid2'))
 
 
 def _refuse_loop(target, params, status):

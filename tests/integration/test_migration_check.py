@@ -61,7 +61,7 @@ def test_source_following_the_target_directly_is_a_finished_cutover(redis_bin, s
     target = start_server(redis_bin, name='target')
     source.client().replicaof(target.host, target.port)
     result, findings = _check(run_module, target, source)
-    assert result['promoted'] is True and result['blockers'] == 0
+    assert result['promoted'] is True and result['cut_over'] is True and result['blockers'] == 0
     assert 'already cut over' in findings['target_empty']['message']
 
 
@@ -91,3 +91,15 @@ def test_unreachable_source_is_a_blocker_not_a_crash(redis_bin, start_server, ru
     assert findings['source_reachable']['severity'] == 'blocker'
     assert 'refused the connection' in findings['source_reachable']['message']
     assert result['blockers'] == 1
+
+
+def test_target_and_source_following_one_primary_are_cut_over_not_promoted(redis_bin, start_server, run_module):
+    source = start_server(redis_bin, name='source')
+    target = start_server(redis_bin, name='target')
+    new_primary = start_server(redis_bin, name='new-primary')
+    fill(new_primary, 10)
+    source.client().replicaof(new_primary.host, new_primary.port)
+    target.client().replicaof(new_primary.host, new_primary.port)
+    result, findings = _check(run_module, target, source)
+    assert result['cut_over'] is True and result['promoted'] is False and result['blockers'] == 0
+    assert 'a sibling took over the source' in findings['target_empty']['message']

@@ -200,3 +200,38 @@ def test_persist_rewrites_the_config_file(redis_bin, start_server, run_module):
     assert result['persisted'] is True
     with open(target.config) as handle:
         assert 'replicaof 127.0.0.1 %d' % source.port in handle.read()
+
+
+def test_sibling_of_a_promoted_target_moves_to_it_without_allow_flush_and_loses_nothing(redis_bin, start_server, run_module):
+    source = start_server(redis_bin, name='source')
+    first = start_server(redis_bin, name='first')
+    sibling = start_server(redis_bin, name='sibling')
+    fill(source, 3000)
+    for target in (first, sibling):
+        assert run_module('replicaof', _replica_args(target, source))['rc'] == 0
+        assert run_module('wait_for_sync', _wait_args(target, max_lag_bytes=0))['rc'] == 0
+    cutover = run_module('replicaof', dict(_login(first), state='primary', fence_source=True))
+    assert cutover['rc'] == 0, cutover['msg']
+    fill(first, 500, prefix='after-cutover')
+
+    moved = run_module('replicaof', _replica_args(sibling, first))
+    assert moved['rc'] == 0, moved['msg']
+    assert moved['changed'] is True and moved['keys_discarded'] == 0
+    assert run_module('wait_for_sync', _wait_args(sibling, max_lag_bytes=0))['rc'] == 0
+    # 3000 keys, 500 written after the cutover, and the cutover's expiring write-check key
+    assert sibling.client().dbsize() == first.client().dbsize() == 3501
+    assert sibling.client().get('after-cutover:499') == 'v499'
+    # the new primary continued the sibling's stream: no full sync was served for it (or for the fenced source)
+    assert int(first.client().info('stats')['sync_full']) == 0
+
+
+def test_target_with_a_history_of_its_own_is_still_refused(redis_bin, start_server, run_module):
+    source = start_server(redis_bin, name='source')
+    other_source = start_server(redis_bin, name='other-source')
+    target = start_server(redis_bin, name='target')
+    fill(other_source, 50)
+    assert run_module('replicaof', _replica_args(target, other_source))['rc'] == 0
+    assert run_module('wait_for_sync', _wait_args(target))['rc'] == 0
+    refused = run_module('replicaof', _replica_args(target, source))
+    assert refused['rc'] == 1 and '50 keys' in refused['msg']
+    assert int(target.client().info('replication')['master_port']) == other_source.port
