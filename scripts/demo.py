@@ -127,7 +127,7 @@ def servers_by_name(sources, targets):
 def print_report(report, writers, sources, targets, keys_before, playbook_seconds):
     everyone = servers_by_name(sources, targets)
     print('')
-    print('== migration report (reports/demo/latest.json)')
+    print('== migration report (reports/demo/latest.json; the page with the timeline and lag charts: reports/demo/latest.html)')
     header = '%-10s %-9s %9s %10s %9s %10s %10s %-10s %s' % (
         'target', 'source', 'sync_s', 'lag_bytes', 'pause_ms', 'keys_then', 'keys_now', 'role_now', 'fence')
     print(header)
