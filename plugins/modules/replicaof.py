@@ -75,7 +75,7 @@ options:
       - Allow a full sync that discards the keys the target holds now.
       - Without it, a target that holds keys is refused. Two cases are allowed, because they lose nothing. The target
         may already replicate from that primary. Or it may be a replica whose replication history the primary
-        continues: its replication id is the primary's, or the one the primary had before it was promoted. That is
+        continues. Its replication id is the primary's, or the one the primary had before it was promoted. That is
         the case of a sibling of a promoted target moving to it after the cutover.
     type: bool
     default: false
