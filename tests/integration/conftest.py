@@ -1,5 +1,6 @@
 import pytest
 
+from tests.support import netns
 from tests.support import servers as support
 
 
@@ -30,3 +31,20 @@ def start_server():
 @pytest.fixture
 def run_module():
     return support.run_module
+
+
+@pytest.fixture
+def fleet():
+    """An empty fleet of hosts in network namespaces (tests/support/netns.py), torn down after the test whatever
+    happened, leaving nothing behind. No netns support is a failure, not a skip."""
+    built = netns.Fleet()
+    try:
+        built.build()
+    except netns.NetnsError as exc:
+        built.close()
+        pytest.fail('this test needs Linux network namespaces, veth and bridges (run as root with iproute2): %s' % exc)
+    try:
+        yield built
+    finally:
+        built.close()
+    assert netns.leftovers() == [], 'the fleet left namespaces or links behind'

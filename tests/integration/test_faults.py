@@ -9,29 +9,11 @@ import signal
 import threading
 import time
 
-import pytest
-
-from tests.support import netns
 from tests.support.servers import fill
 from tests.support.writers import LiveWriters
 
 # Short replication timeouts so a cut is noticed by both ends within seconds (the default is 60 s).
 REPL_TIMEOUT = 3
-
-
-@pytest.fixture
-def fleet():
-    """An empty netns fleet, torn down after the test whatever happened. No netns support is a failure, not a skip."""
-    built = netns.Fleet()
-    try:
-        built.build()
-    except netns.NetnsError as exc:
-        built.close()
-        pytest.fail('these tests need Linux network namespaces, veth and bridges (run as root with iproute2): %s' % exc)
-    try:
-        yield built
-    finally:
-        built.close()
 
 
 def _record(record_property, fault, expected, observed, lost_writes=None):

@@ -12,30 +12,11 @@ import sys
 import tempfile
 import time
 
-import pytest
-
-from tests.support import netns
 from tests.support.servers import REPO, ansible_env, fill
 from tests.support.writers import LiveWriters
 
 SOURCE_PASSWORD = 'nf-Src-Secret-1'
 TARGET_PASSWORD = 'nf-Tgt-Secret-2'
-
-
-@pytest.fixture
-def fleet():
-    """An empty netns fleet, torn down after the test whatever happened. No netns support is a failure, not a skip."""
-    built = netns.Fleet()
-    try:
-        built.build()
-    except netns.NetnsError as exc:
-        built.close()
-        pytest.fail('this test needs Linux network namespaces, veth and bridges (run as root with iproute2): %s' % exc)
-    try:
-        yield built
-    finally:
-        built.close()
-    assert netns.leftovers() == [], 'the fleet left namespaces or links behind'
 
 
 def _playbook(inventory, *extra):
