@@ -2,8 +2,9 @@
 # Copyright (c) 2026, kvmigrate.replication contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Controller side of kvmigrate.replication.wait_for_sync: runs the module once, shows progress while it waits, and
-adds wall-clock times (``timeline``) to its result."""
+"""Controller side of kvmigrate.replication.wait_for_sync: runs the module once (in the worker when the task runs on
+the control node, see plugin_utils/in_process.py), shows progress while it waits, and adds wall-clock times
+(``timeline``) to its result."""
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
@@ -11,7 +12,9 @@ import threading
 import time
 
 from ansible.module_utils.parsing.convert_bool import boolean
-from ansible.plugins.action import ActionBase
+
+from ansible_collections.kvmigrate.replication.plugins.modules.wait_for_sync import main
+from ansible_collections.kvmigrate.replication.plugins.plugin_utils.in_process import ModuleAction
 
 MODULE = 'kvmigrate.replication.wait_for_sync'
 DEFAULT_INTERVAL = 2.0
@@ -123,10 +126,9 @@ class _Progress(threading.Thread):
                     server.close()
 
 
-class ActionModule(ActionBase):
-
-    _supports_check_mode = True
-    _supports_async = True
+class ActionModule(ModuleAction):
+    MODULE = MODULE
+    MAIN = staticmethod(main)
 
     def _progress_wanted(self, task_vars):
         setting = task_vars.get('kvmigrate_progress', 'auto')
@@ -140,7 +142,7 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
-        result = super(ActionModule, self).run(tmp, task_vars)
+        result = super(ModuleAction, self).run(tmp, task_vars)  # ActionBase.run: this run replaces ModuleAction's
         del tmp  # tmp no longer has any effect
 
         wrap_async = bool(self._task.async_val) and not self._connection.has_native_async
@@ -156,8 +158,7 @@ class ActionModule(ActionBase):
                                  task_vars.get('inventory_hostname', '?'))
         started_at = time.time()
         try:
-            module_result = self._execute_module(module_name=MODULE, module_args=self._task.args, task_vars=task_vars,
-                                                 wrap_async=wrap_async)
+            module_result = self.run_module(task_vars, wrap_async=wrap_async)
         finally:
             if progress is not None:
                 progress.done.set()

@@ -67,7 +67,13 @@ requirements:
   - redis (redis-py) >= 4.0 on the node that runs the module
 notes:
   - Connection errors name the endpoint and the cause (refused, timeout, authentication, TLS, permission); passwords
-    never appear in results or messages.
+    never appear in results or messages.  - When the task runs on the control node (C(delegate_to=localhost) or C(connection=local)), the action plugin runs the
+    module inside the Ansible worker process instead of starting a new Python process and importing its libraries for
+    every task. Arguments are validated and C(no_log) values masked as in a module process, and the result has the same
+    keys.
+  - The module runs as a separate Python process when the connection is not local, when C(become), C(async) or a task
+    C(environment) is set, when the controller's Python lacks redis-py, or when the variable C(kvmigrate_in_process) is
+    V(false).
 '''
 
     # Modules that only read: they run the same in check mode and have nothing to diff.

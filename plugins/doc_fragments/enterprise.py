@@ -64,4 +64,10 @@ notes:
   - API errors name the cluster URL, the database and the fix (401 credentials, 403 role, 404 database, 406 refused change).
     Passwords never appear in results or messages; source URIs are shown as C(redis://admin:********@host:port).
   - "The API is called from where the module runs: use C(delegate_to: localhost) to call it from the control node."
+  - When the task runs on the control node (C(delegate_to=localhost) or C(connection=local)), the action plugin runs the
+    module inside the Ansible worker process instead of starting a new Python process and importing its libraries for
+    every task. Arguments are validated and C(no_log) values masked as in a module process, and the result has the same
+    keys.
+  - The module runs as a separate Python process when the connection is not local, when C(become), C(async) or a task
+    C(environment) is set, or when the variable C(kvmigrate_in_process) is V(false).
 '''

@@ -325,7 +325,8 @@ def run(module, client):
     )
 
 
-def main():
+def main(module_class=AnsibleModule):
+    """Run the module; the action plugin passes a ControllerModule to run it in the worker."""
     argument_spec = enterprise_argument_spec()
     argument_spec.update(
         replica_sync=dict(type='str', default='enabled', choices=['enabled', 'paused', 'stopped', 'disabled']),
@@ -346,8 +347,8 @@ def main():
         flush_confirmed=dict(type='bool', default=False),
         change_timeout=dict(type='float', default=120.0),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
-                           mutually_exclusive=ENTERPRISE_MUTUALLY_EXCLUSIVE, required_one_of=ENTERPRISE_REQUIRED_ONE_OF)
+    module = module_class(argument_spec=argument_spec, supports_check_mode=True,
+                          mutually_exclusive=ENTERPRISE_MUTUALLY_EXCLUSIVE, required_one_of=ENTERPRISE_REQUIRED_ONE_OF)
     client = None
     try:
         client = EnterpriseClient(module.params, change_timeout=module.params['change_timeout'])

@@ -200,7 +200,8 @@ def run(params, client, bdb):
     return result
 
 
-def main():
+def main(module_class=AnsibleModule):
+    """Run the module; the action plugin passes a ControllerModule to run it in the worker."""
     argument_spec = dict(
         wait=dict(type='bool', default=False),
         timeout=dict(type='float', default=3600.0),
@@ -210,8 +211,8 @@ def main():
         last_error_timeout=dict(type='float', default=30.0),
     )
     argument_spec.update(enterprise_argument_spec())
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
-                           mutually_exclusive=ENTERPRISE_MUTUALLY_EXCLUSIVE, required_one_of=ENTERPRISE_REQUIRED_ONE_OF)
+    module = module_class(argument_spec=argument_spec, supports_check_mode=True,
+                          mutually_exclusive=ENTERPRISE_MUTUALLY_EXCLUSIVE, required_one_of=ENTERPRISE_REQUIRED_ONE_OF)
     client = None
     try:
         _validate(module.params)

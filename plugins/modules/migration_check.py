@@ -337,7 +337,8 @@ def _finish(result, findings):
     return result
 
 
-def main():
+def main(module_class=AnsibleModule):
+    """Run the module; the action plugin passes a ControllerModule to run it in the worker."""
     argument_spec = connection_argument_spec()
     argument_spec.update(primary_auth_argument_spec())
     argument_spec.update(
@@ -348,7 +349,7 @@ def main():
         min_backlog_seconds=dict(type='float', default=60.0),
         max_hops=dict(type='int', default=5),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = module_class(argument_spec=argument_spec, supports_check_mode=True)
     require_redis(module)
     try:
         result = run(module.params)

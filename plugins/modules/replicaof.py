@@ -369,6 +369,22 @@ cutover:
       type: list
       elements: str
       sample: ["source: undo fence", "target: undo promotion"]
+timeline:
+  description:
+    - Wall-clock times on the control node, added by the action plugin; the migration report uses them.
+    - When O(state=replica) and the task changed something, RV(timeline.finished_at) is a few milliseconds after REPLICAOF was sent.
+  returned: always, except with C(async)
+  type: dict
+  contains:
+    started_at:
+      description: Unix time when the task started.
+      type: float
+      returned: always
+    finished_at:
+      description: Unix time when the module returned.
+      type: float
+      returned: always
+  sample: {"started_at": 1795000000.123, "finished_at": 1795000000.161}
 '''
 
 from ansible.module_utils.basic import AnsibleModule
@@ -602,7 +618,8 @@ def run(module):
         target.close()
 
 
-def main():
+def main(module_class=AnsibleModule):
+    """Run the module; the action plugin passes a ControllerModule to run it in the worker."""
     argument_spec = connection_argument_spec()
     argument_spec.update(primary_auth_argument_spec())
     argument_spec.update(
@@ -613,7 +630,7 @@ def main():
         persist=dict(type='bool', default=False),
     )
     argument_spec.update(cutover_utils.cutover_argument_spec())
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = module_class(argument_spec=argument_spec, supports_check_mode=True)
     require_redis(module)
     try:
         result = run(module)

@@ -136,8 +136,9 @@ def run(params):
         server.close()
 
 
-def main():
-    module = AnsibleModule(argument_spec=connection_argument_spec(), supports_check_mode=True)
+def main(module_class=AnsibleModule):
+    """Run the module; the action plugin passes a ControllerModule to run it in the worker."""
+    module = module_class(argument_spec=connection_argument_spec(), supports_check_mode=True)
     require_redis(module)
     try:
         result = run(module.params)

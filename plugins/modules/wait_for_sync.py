@@ -179,7 +179,8 @@ from ansible_collections.kvmigrate.replication.plugins.module_utils.sync import 
     SyncWaiter, validate_wait_params, wait_argument_spec)
 
 
-def main():
+def main(module_class=AnsibleModule):
+    """Run the module; the action plugin passes a ControllerModule to run it in the worker."""
     argument_spec = connection_argument_spec()
     argument_spec.update(primary_auth_argument_spec())
     argument_spec.update(wait_argument_spec())
@@ -187,7 +188,7 @@ def main():
         primary_host=dict(type='str', aliases=['master_host']),
         primary_port=dict(type='int', aliases=['master_port']),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = module_class(argument_spec=argument_spec, supports_check_mode=True)
     require_redis(module)
     waiter = None
     try:

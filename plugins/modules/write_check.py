@@ -109,14 +109,15 @@ def run(params, check_mode):
     return result
 
 
-def main():
+def main(module_class=AnsibleModule):
+    """Run the module; the action plugin passes a ControllerModule to run it in the worker."""
     argument_spec = connection_argument_spec()
     argument_spec.update(
         expect=dict(type='str', default='accepted', choices=['accepted', 'refused']),
         key=dict(type='str', default='kvmigrate:write-check', no_log=False),
         ttl_ms=dict(type='int', default=60000),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = module_class(argument_spec=argument_spec, supports_check_mode=True)
     require_redis(module)
     try:
         result = run(module.params, module.check_mode)
