@@ -60,6 +60,14 @@ def test_ten_pairs_one_source_feeding_three_migrate_key_for_key_and_rerun_is_unc
         report = json.load(handle)
     assert sorted(pair['target'] for pair in report['pairs']) == sorted(hosts)
     assert all(pair['synced'] for pair in report['pairs'])
+    # at most 2 full syncs per source at a time: source 0's third target waits for a second wave, which starts only
+    # after the first wave of every source has synced
+    by_target = dict((pair['target'], pair) for pair in report['pairs'])
+    assert sorted(by_target[host]['wave'] for host in ('tgt0', 'tgt1', 'tgt2')) == [0, 0, 1]
+    assert all(by_target['tgt%d' % i]['wave'] == 0 for i in range(3, 10))
+    second_wave = [pair for pair in report['pairs'] if pair['wave'] == 1]
+    first_wave_synced = max(pair['timeline']['synced'] for pair in report['pairs'] if pair['wave'] == 0)
+    assert second_wave[0]['timeline']['sync_started'] > first_wave_synced
 
     second = _playbook(path, '-f', '10', '-e', 'kvmigrate_report_dir=%s' % workdir)
     assert second.returncode == 0, second.stdout[-4000:]
