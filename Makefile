@@ -35,7 +35,7 @@ help:
 	@echo "make integration     pytest tests/integration (real redis-server processes)"
 	@echo "make sanity          ansible-test sanity on a copy in .build/sanity (scripts/sanity.sh)"
 	@echo "make lint            ansible-lint, production profile (scripts/lint.sh)"
-	@echo "make changelog-lint  antsibull-changelog lint"
+	@echo "make changelog-lint  antsibull-changelog lint, and a release run on a throwaway copy (scripts/release-check.sh)"
 	@echo "make build           ansible-galaxy collection build + install + ansible-doc every module"
 	@echo "make docs            regenerate docs/modules, docs/roles, docs/reference.md (ansible-doc --json)"
 	@echo "make docs-check      fail when those generated docs are out of date"
@@ -67,6 +67,7 @@ lint: venv tree
 
 changelog-lint: venv
 	$(BIN)/antsibull-changelog lint
+	bash scripts/release-check.sh
 	@echo "changelog-lint: OK"
 
 # Build the collection artefact, install it into a throwaway collections dir
