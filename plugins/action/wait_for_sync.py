@@ -140,12 +140,8 @@ class ActionModule(ModuleAction):
     def _runs_here(self):
         return getattr(self._connection, 'transport', None) == 'local'
 
-    def run(self, tmp=None, task_vars=None):
-        task_vars = task_vars or {}
-        result = super(ModuleAction, self).run(tmp, task_vars)  # ActionBase.run: this run replaces ModuleAction's
-        del tmp  # tmp no longer has any effect
-
-        wrap_async = bool(self._task.async_val) and not self._connection.has_native_async
+    def run_module(self, task_vars, wrap_async=False):
+        """ModuleAction.run_module, with progress lines while it runs and the wait's wall-clock times after."""
         progress = None
         if not wrap_async and self._progress_wanted(task_vars):
             if self._runs_here():
@@ -158,13 +154,12 @@ class ActionModule(ModuleAction):
                                  task_vars.get('inventory_hostname', '?'))
         started_at = time.time()
         try:
-            module_result = self.run_module(task_vars, wrap_async=wrap_async)
+            result = super(ActionModule, self).run_module(task_vars, wrap_async=wrap_async)
         finally:
             if progress is not None:
                 progress.done.set()
                 progress.join(5)
         finished_at = time.time()
-        result.update(module_result)
         if not wrap_async and isinstance(result.get('elapsed'), (int, float)):
             wait_started_at = finished_at - result['elapsed']
             to_synced = (result.get('sync_progress') or {}).get('seconds_to_synced')

@@ -55,11 +55,8 @@ class ControllerModule:
     def __init__(self, argument_spec, supports_check_mode=False, mutually_exclusive=None, required_together=None,
                  required_one_of=None, required_if=None, required_by=None, task_args=None, check_mode=False,
                  diff=False, name='module'):
-        self.argument_spec = argument_spec
-        self.supports_check_mode = supports_check_mode
         self.check_mode = bool(check_mode)
-        self._diff = bool(diff)
-        self._name = name
+        self._diff = bool(diff)  # AnsibleModule's name for diff mode
         self._warnings = []
         self.no_log_values = set()
         # The module path sends the arguments as JSON: the same round trip drops Ansible's data tags and copies.
