@@ -271,8 +271,10 @@ class Server(object):
                 return laddr.rsplit(':', 1)[0].strip('[]')
         return None
 
-    def dbsize(self):
-        return int(self.call('DBSIZE'))
+    def key_count(self):
+        """Keys in every database, from INFO keyspace. DBSIZE counts only the selected database (db 0), and a full
+        sync discards all of them: every decision about data that would be lost, and every key comparison, uses this."""
+        return info_utils.keyspace(info_utils.parse_info(self.info_text('keyspace')))['dbsize']
 
     def close(self):
         try:

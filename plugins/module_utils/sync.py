@@ -216,8 +216,8 @@ class SyncWaiter(object):
                 stable_since = now if stable_since is None else stable_since
                 if now - stable_since >= params['stable_for']:
                     # back to back, so live writes move the two counts as little as possible
-                    source_keys = self.source.dbsize() if self.source is not None else None
-                    target_keys = self.target.dbsize()
+                    source_keys = self.source.key_count() if self.source is not None else None
+                    target_keys = self.target.key_count()
                     return dict(synced=True, source_keys=source_keys, target_keys=target_keys,
                                 elapsed=round(self.clock() - start, 3), lag_bytes=lag['lag_bytes'],
                                 lag_seconds=lag['lag_seconds'], offset_source=lag['offset_source'],

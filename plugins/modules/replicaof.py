@@ -445,7 +445,7 @@ def _plan_replica(target, params, status, previous):
     keys = 0
     if not already:
         _refuse_loop(target, params, status)
-        keys = target.dbsize()
+        keys = target.key_count()
         if keys and not params['allow_flush'] and _continues_history(target, params, status):
             keys = 0  # the new primary already holds what the target holds: nothing is discarded
         if keys and not params['allow_flush']:
