@@ -54,9 +54,19 @@ options:
     type: path
   connect_timeout:
     description:
-      - Seconds to wait for a TCP connection (and TLS handshake) before failing with a timeout.
+      - Seconds to wait for the TCP connection, then for the TLS handshake, then for each answer while the connection
+        is set up (authentication and the first C(PING)) before failing.
+      - Once connected, every reply is awaited for at most the larger of this and 10 seconds, except for commands a
+        module documents as slower; a stopped or overloaded server fails the task instead of hanging it.
     type: float
     default: 5.0
+  option_labels:
+    description:
+      - How the fix sentences of error messages name options, as a mapping from a module option (V(login_password),
+        V(primary_host), V(source_port), ...) to the name the user sets, such as an inventory variable.
+      - The roles of this collection set it so that their errors name C(kvmigrate_target_password) rather than
+        O(login_password). Options missing from the mapping keep their own name; unknown keys are ignored.
+    type: dict
 attributes:
   action_group:
     description: Use C(group/kvmigrate.replication.redis) in C(module_defaults) to set the connection options once.
@@ -66,14 +76,19 @@ attributes:
 requirements:
   - redis (redis-py) >= 4.0 on the node that runs the module
 notes:
-  - Connection errors name the endpoint and the cause (refused, timeout, authentication, TLS, permission); passwords
-    never appear in results or messages.  - When the task runs on the control node (C(delegate_to=localhost) or C(connection=local)), the action plugin runs the
+  - Connection errors name the endpoint and the cause (refused, timeout, no answer, authentication, TLS, permission);
+    passwords never appear in results or messages.
+  - Host options (O(login_host) and every other C(*_host) option) must be a host name or address without spaces or
+    control characters; float options must be finite numbers; O(ca_certs), O(client_cert_file) and O(client_key_file)
+    must be readable files on the node that runs the module. These are checked before anything is contacted.
+  - When the task runs on the control node (C(delegate_to=localhost) or C(connection=local)), the action plugin runs the
     module inside the Ansible worker process instead of starting a new Python process and importing its libraries for
     every task. Arguments are validated and C(no_log) values masked as in a module process, and the result has the same
     keys.
-  - The module runs as a separate Python process when the connection is not local, when C(become), C(async) or a task
-    C(environment) is set, when the controller's Python lacks redis-py, or when the variable C(kvmigrate_in_process) is
-    V(false).
+  - The module runs as a separate Python process when the connection is not local, when C(become), C(async), a task
+    C(timeout) or a task C(environment) is set, when C(ansible_python_interpreter) names another Python than the
+    controller's (V(auto) and unset name none), when the controller's Python lacks redis-py, or when the variable
+    C(kvmigrate_in_process) is V(false).
 '''
 
     # Modules that only read: they run the same in check mode and have nothing to diff.

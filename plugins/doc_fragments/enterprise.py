@@ -68,6 +68,7 @@ notes:
     module inside the Ansible worker process instead of starting a new Python process and importing its libraries for
     every task. Arguments are validated and C(no_log) values masked as in a module process, and the result has the same
     keys.
-  - The module runs as a separate Python process when the connection is not local, when C(become), C(async) or a task
-    C(environment) is set, or when the variable C(kvmigrate_in_process) is V(false).
+  - The module runs as a separate Python process when the connection is not local, when C(become), C(async), a task
+    C(timeout) or a task C(environment) is set, when C(ansible_python_interpreter) names another Python than the
+    controller's (V(auto) and unset name none), or when the variable C(kvmigrate_in_process) is V(false).
 '''

@@ -12,6 +12,7 @@ nowhere else.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import math
 import os
 import socket
 import traceback
@@ -31,10 +32,15 @@ except ImportError:  # pragma: no cover - exercised only where redis-py is missi
     redis_exceptions = None
     REDIS_IMPORT_ERROR = traceback.format_exc()
 
-# How long one command may take once connected. REPLICAOF on Dragonfly
-# connects to the primary before it answers (up to --master_connect_timeout_ms,
-# 20 s by default), so this must be longer than that.
+# The bound for commands known to be slow: REPLICAOF on Dragonfly connects to the primary before it answers (up to
+# --master_connect_timeout_ms, 20 s by default), so this must be longer than that. Callers pass it (or their own
+# bound, such as REPLTAKEOVER's) as Server.call(..., timeout=).
 COMMAND_TIMEOUT = 60.0
+# The bound for every other reply once connected: far above what INFO, CONFIG or ROLE take on a loaded server, short
+# enough that a stopped server (SIGSTOP, a VM paused, a listener that is not Redis) fails a task in seconds, not a minute.
+DEFAULT_READ_TIMEOUT = 10.0
+# Commands that may legitimately block longer than DEFAULT_READ_TIMEOUT when a caller gives no timeout of its own.
+SLOW_COMMANDS = frozenset(('REPLICAOF', 'SLAVEOF', 'REPLTAKEOVER', 'FLUSHALL', 'FLUSHDB', 'SAVE'))
 
 
 def connection_argument_spec():
@@ -50,6 +56,7 @@ def connection_argument_spec():
         client_cert_file=dict(type='path'),
         client_key_file=dict(type='path'),
         connect_timeout=dict(type='float', default=5.0),
+        option_labels=dict(type='dict'),
     )
 
 
@@ -67,7 +74,7 @@ class KvmigrateError(Exception):
     def __init__(self, msg, cause=None, **details):
         super(KvmigrateError, self).__init__(msg)
         self.msg = msg
-        # refused, timeout, auth, permission, tls, dns, unreachable, loading, in_flight or None
+        # refused, timeout, no_answer, auth, permission, tls, dns, unreachable, loading, in_flight or None
         self.cause = cause
         self.details = details
 
@@ -77,24 +84,89 @@ def require_redis(module):
         module.fail_json(msg=missing_required_lib('redis'), exception=REDIS_IMPORT_ERROR)
 
 
-def validate_port(value, option):
+def option_label(params, option):
+    """The name an error's fix sentence gives ``option``: its ``option_labels`` entry (say, the inventory variable a
+    role sets it from), else the module option itself."""
+    labels = (params or {}).get('option_labels') or {}
+    label = labels.get(option) if isinstance(labels, dict) else None
+    return str(label) if label else option
+
+
+def validate_port(value, option, params=None):
     if value is None or not 1 <= int(value) <= 65535:
-        raise KvmigrateError("Option %s=%s is not a TCP port: use a number from 1 to 65535." % (option, value))
+        raise KvmigrateError("Option %s=%s is not a TCP port: use a number from 1 to 65535." % (option_label(params, option), value))
+
+
+def _host_problem(value):
+    """Why ``value`` cannot be a host name or address, or None. Resolvers and redis-py would turn these into a
+    confusing DNS error, or a CR/LF into a second line of a command."""
+    if not value.strip():
+        return 'it is empty'
+    for char in value:
+        if char in '\r\n':
+            return 'it contains a line break'
+        if ord(char) < 32 or ord(char) == 127:
+            return 'it contains the control character %r' % char
+        if char.isspace():
+            return 'it contains a space'
+    return None
+
+
+def _check_file(params, option):
+    path = params.get(option)
+    if not path:
+        return
+    label = option_label(params, option)
+    node = socket.gethostname()
+    if not os.path.exists(path):
+        raise KvmigrateError("Option %s=%s: no such file on the node that runs the module (%s); copy the file there or "
+                             "fix the path." % (label, path, node))
+    if os.path.isdir(path):
+        raise KvmigrateError("Option %s=%s is a directory on the node that runs the module (%s): name the PEM file "
+                             "itself." % (label, path, node))
+    if not os.access(path, os.R_OK):
+        raise KvmigrateError("Option %s=%s is not readable on the node that runs the module (%s): give the user that "
+                             "runs the module read access to it." % (label, path, node))
+
+
+def validate_finite(params):
+    """YAML's .nan and .inf pass the argspec as floats; a wait with timeout=.nan would never end."""
+    for option in sorted(params):
+        value = params[option]
+        if isinstance(value, float) and not math.isfinite(value):
+            raise KvmigrateError("Option %s=%s must be a finite number: set a plain number such as 5." % (
+                option_label(params, option), value))
 
 
 def validate_connection_params(params):
-    """Checks that need no connection, so bad input fails before anything is touched."""
-    validate_port(params['login_port'], 'login_port')
+    """Checks that need no connection, so bad input fails before anything is touched. Every module calls it with
+    all its params: the float and ``*_host`` checks cover the module's own options too."""
+    validate_finite(params)
+    for option in sorted(params):
+        value = params[option]
+        if option.endswith('_host') and value is not None:
+            problem = _host_problem(str(value))
+            if problem == 'it is empty':
+                raise KvmigrateError("Option %s is empty: set it to the server's address." % option_label(params, option))
+            if problem:
+                raise KvmigrateError("Option %s=%r is not a host name or address: %s; set a name such as db1.example.com "
+                                     "or an address such as 10.0.0.5." % (option_label(params, option), str(value), problem))
+    validate_port(params['login_port'], 'login_port', params)
     if not params['login_host']:
-        raise KvmigrateError("Option login_host is empty: set it to the server's address.")
+        raise KvmigrateError("Option %s is empty: set it to the server's address." % option_label(params, 'login_host'))
     if params['connect_timeout'] is not None and params['connect_timeout'] <= 0:
-        raise KvmigrateError("Option connect_timeout=%s must be a positive number of seconds." % params['connect_timeout'])
+        raise KvmigrateError("Option %s=%s must be a positive number of seconds." % (
+            option_label(params, 'connect_timeout'), params['connect_timeout']))
     if bool(params.get('client_cert_file')) != bool(params.get('client_key_file')):
-        raise KvmigrateError("Options client_cert_file and client_key_file go together: set both or neither.")
+        raise KvmigrateError("Options %s and %s go together: set both or neither." % (
+            option_label(params, 'client_cert_file'), option_label(params, 'client_key_file')))
     if not params['tls']:
         for option in ('ca_certs', 'client_cert_file', 'client_key_file'):
             if params.get(option):
-                raise KvmigrateError("Option %s is set but tls is false: set tls: true to use it." % option)
+                raise KvmigrateError("Option %s is set but %s is false: set %s: true to use it." % (
+                    option_label(params, option), option_label(params, 'tls'), option_label(params, 'tls')))
+    for option in ('ca_certs', 'client_cert_file', 'client_key_file'):
+        _check_file(params, option)
 
 
 def endpoint(host, port):
@@ -112,38 +184,102 @@ def _scrub(text, secrets):
     return text
 
 
-def explain(exc, host, port, what='server', secrets=(), option_prefix='login_'):
-    """(cause, sentence) for a client exception: which endpoint, what failed, how to fix it."""
+# OpenSSL's words for "the peer does not speak TLS": a plain Redis port answers a ClientHello with an error line.
+_NOT_TLS_PHRASES = ('wrong version number', 'record layer failure', 'packet length too long', 'unknown protocol',
+                    'http request', 'record_layer_failure')
+
+
+class TlsHandshakeStalled(redis_exceptions.RedisError if redis_exceptions is not None else Exception):
+    """The server accepted TCP but did not complete a TLS handshake within the bound (a plain port waits for a
+    line that a ClientHello never ends). A RedisError, so redis-py closes the socket; not a ConnectionError, so
+    nothing retries it."""
+
+
+if redis is not None:
+    class _TlsConnection(redis.SSLConnection):
+        """redis-py's TLS connection, telling a stalled handshake apart from a TCP connect that timed out: redis-py
+        reports both as 'Timeout connecting to server', and only the first one means 'no TLS on this port'."""
+
+        def _wrap_socket_with_ssl(self, sock):
+            try:
+                return super(_TlsConnection, self)._wrap_socket_with_ssl(sock)
+            except socket.timeout:
+                raise TlsHandshakeStalled('no TLS handshake within %g s' % self.socket_timeout)
+
+
+def _seconds(value):
+    return '%g' % value if value is not None else '?'
+
+
+def explain(exc, host, port, what='server', secrets=(), option_prefix='login_', params=None, credentials_given=True,
+            command='PING', timeout=None, connecting=False):
+    """(cause, sentence) for a client exception: which endpoint, what failed, how to fix it.
+
+    ``params`` gives ``tls``/``connect_timeout`` and the ``option_labels`` the fix names; ``credentials_given`` tells
+    a missing password from a wrong one (redis-py raises AuthenticationError for both); ``command`` and ``timeout``
+    name what went unanswered and for how long; ``connecting`` says the error came while opening the connection."""
+    params = params or {}
     where = '%s %s' % (what, endpoint(host, port))
     detail = _scrub(exc, secrets).strip().rstrip('.')
     lowered = detail.lower()
     # option_prefix names the options the fix should mention: a prefix ('login_', 'primary_') or, where an end's
     # address and credentials come from differently named options, a dict {'user': ..., 'host': ...}.
     if isinstance(option_prefix, dict):
-        user, password, host_opt, port_opt = (option_prefix[o] for o in ('user', 'password', 'host', 'port'))
+        names = [option_prefix[o] for o in ('user', 'password', 'host', 'port')]
     else:
-        user, password, host_opt, port_opt = ('%s%s' % (option_prefix, o) for o in ('user', 'password', 'host', 'port'))
-    if (redis_exceptions is not None and isinstance(exc, redis_exceptions.AuthenticationError)) or \
-            'wrongpass' in lowered or 'invalid password' in lowered or 'invalid username-password' in lowered:
-        return 'auth', "%s rejected the credentials (%s). Check %s and %s." % (where, detail, user, password)
+        names = ['%s%s' % (option_prefix, o) for o in ('user', 'password', 'host', 'port')]
+    user, password, host_opt, port_opt = (option_label(params, name) for name in names)
+    tls_opt = option_label(params, 'tls')
+    connect_timeout = params.get('connect_timeout') or 5.0
+    is_auth_error = redis_exceptions is not None and isinstance(exc, redis_exceptions.AuthenticationError)
+    if is_auth_error and not credentials_given:
+        # The server's own text here can be about HELLO, which would send the reader the wrong way.
+        return 'auth', "%s requires authentication, and no password was given. Set %s (and %s for an ACL user)." % (
+            where, password, user)
     if 'noauth' in lowered or 'authentication required' in lowered:
         return 'auth', "%s requires authentication (%s). Set %s (and %s for an ACL user)." % (where, detail, password, user)
+    if is_auth_error or 'wrongpass' in lowered or 'invalid password' in lowered or 'invalid username-password' in lowered:
+        return 'auth', "%s rejected the credentials (%s). Check %s and %s." % (where, detail, user, password)
     if 'noperm' in lowered or 'no permissions' in lowered:
         return 'permission', ("%s refused a command for lack of permission (%s). Grant the ACL user the commands listed "
                               "in docs/security.md, or use another user." % (where, detail))
-    if 'ssl' in lowered or 'certificate' in lowered or 'tls' in lowered or 'wrong version number' in lowered:
-        return 'tls', ("%s: TLS handshake failed (%s). Check tls, ca_certs, client_cert_file/client_key_file and that "
-                       "the server listens with TLS on that port." % (where, detail))
+    # Before the TLS checks: a host name such as tls-db.example must not read as a TLS failure.
     if 'name or service not known' in lowered or 'nodename nor servname' in lowered or \
             'temporary failure in name' in lowered or 'no address associated' in lowered:
         return 'dns', "%s: the host name does not resolve (%s). Check %s." % (where, detail, host_opt)
     if 'connection refused' in lowered or 'error 111' in lowered:
         return 'refused', ("%s refused the connection (%s): no server listens there. Check %s/%s and that the server "
                            "runs." % (where, detail, host_opt, port_opt))
+    if isinstance(exc, TlsHandshakeStalled):
+        return 'tls', ("%s: no TLS on this port? The server accepted TCP but did not complete a TLS handshake within %s s. "
+                       "Set %s: false, or point %s at the server's TLS port." % (
+                           where, _seconds(timeout if timeout is not None else connect_timeout), tls_opt, port_opt))
+    if any(phrase in lowered for phrase in _NOT_TLS_PHRASES):
+        return 'tls', ("%s: no TLS on this port? The server accepted TCP but answered the TLS handshake with bytes that "
+                       "are not TLS (%s). Set %s: false, or point %s at the server's TLS port." % (
+                           where, detail, tls_opt, port_opt))
+    if 'ssl' in lowered or 'certificate' in lowered or 'tls' in lowered:
+        return 'tls', ("%s: TLS handshake failed (%s). Check %s, %s, %s/%s and that the server listens with TLS on that "
+                       "port." % (where, detail, tls_opt, option_label(params, 'ca_certs'),
+                                  option_label(params, 'client_cert_file'), option_label(params, 'client_key_file')))
+    if connecting and not params.get('tls', True) and (
+            'closed by server' in lowered or 'protocol error' in lowered or 'connection reset' in lowered
+            or (redis_exceptions is not None and isinstance(exc, redis_exceptions.InvalidResponse))):
+        # A TLS-only port takes the plain command as a broken handshake: it closes the connection or sends a TLS alert.
+        return 'tls', ("%s closed the connection or answered with bytes that are not Redis protocol (%s): it may "
+                       "expect TLS on this port. Set %s: true, or point %s at the server's plain port." % (
+                           where, detail, tls_opt, port_opt))
+    if 'timeout connecting' in lowered:
+        return 'timeout', ("%s did not accept a TCP connection within %s s (host down, or a firewall drops the packets). "
+                           "Check %s/%s and the network path from the node that runs the module." % (
+                               where, _seconds(connect_timeout), host_opt, port_opt))
+    # Only the client's own timeouts: a server reply that mentions a timeout (say, an error about WAIT) is an answer.
     if (redis_exceptions is not None and isinstance(exc, redis_exceptions.TimeoutError)) or 'timed out' in lowered \
-            or 'timeout' in lowered:
-        return 'timeout', ("%s did not answer in time (%s). Check that the address is reachable (firewall, routing) "
-                           "or raise connect_timeout." % (where, detail))
+            or 'timeout reading' in lowered or 'timeout writing' in lowered:
+        return 'no_answer', ("%s accepted the connection but did not answer %s within %s s (stopped, overloaded, or not "
+                             "a Redis server). Check that a Redis-protocol server runs at %s/%s and is not paused or "
+                             "swamped." % (where, command, _seconds(timeout if timeout is not None else connect_timeout),
+                                           host_opt, port_opt))
     if 'unreachable' in lowered or 'no route' in lowered:
         return 'unreachable', ("%s is unreachable (%s). Check routing and firewalls between the control node and the "
                                "server." % (where, detail))
@@ -152,34 +288,37 @@ def explain(exc, host, port, what='server', secrets=(), option_prefix='login_'):
     return None, "%s: %s (%s)." % (where, detail, type(exc).__name__)
 
 
-def _client(host, port, username, password, params, command_timeout=None):
-    timeout = params.get('connect_timeout') or 5.0
+def _client(host, port, username, password, params, handshake_timeout, retry):
+    """A redis-py client on one connection (so one socket timeout governs every read), already connected: TCP
+    connect, TLS handshake and the connection's first commands are bounded as the caller says."""
     kwargs = dict(
         host=host,
         port=int(port),
         username=username or None,
         password=password or None,
-        socket_connect_timeout=timeout,
-        socket_timeout=command_timeout or max(COMMAND_TIMEOUT, timeout),
+        socket_connect_timeout=params.get('connect_timeout') or 5.0,
+        socket_timeout=handshake_timeout,
         decode_responses=True,
-        retry_on_timeout=False,
         client_name='kvmigrate',
+        retry=retry,
     )
     if params.get('tls'):
         kwargs.update(
-            ssl=True,
+            connection_class=_TlsConnection,
             ssl_cert_reqs='required' if params.get('validate_certs', True) else 'none',
             ssl_check_hostname=bool(params.get('validate_certs', True)),
             ssl_ca_certs=params.get('ca_certs'),
             ssl_certfile=params.get('client_cert_file'),
             ssl_keyfile=params.get('client_key_file'),
         )
-    client = redis.Redis(**kwargs)
-    # redis-py 6+ retries a failed connect or command many times with exponential backoff: a refused connection took
-    # about 5 s, and polls of a dead source overran wait_for_sync's link_down_timeout fourfold. One immediate retry
-    # (not of timeouts) still rides over a connection the server closed; a bounded command must fail once.
-    client.connection_pool.connection_kwargs['retry'] = Retry(NoBackoff(), 0) if command_timeout else \
-        Retry(NoBackoff(), 1, supported_errors=(redis_exceptions.ConnectionError,))
+    pool = redis.ConnectionPool(**kwargs)
+    try:
+        client = redis.Redis(connection_pool=pool, single_connection_client=True)
+    except BaseException:
+        pool.disconnect()
+        raise
+    # The pool is this client's alone: closing the client closes its socket (as Redis.from_pool does).
+    client.auto_close_connection_pool = True
     # Keep INFO as the server's text: the collection's own parser (info.py)
     # understands every flavor, and the raw text is returned to users.
     client.set_response_callback('INFO', lambda response, **kw: response)
@@ -187,29 +326,74 @@ def _client(host, port, username, password, params, command_timeout=None):
 
 
 class Server(object):
-    """One connected server: a redis-py client plus what the collection knows about it."""
+    """One connected server: a redis-py client on a single connection plus what the collection knows about it.
 
-    def __init__(self, client, host, port, what, secrets):
+    ``read_timeout`` (seconds, settable) bounds every reply, also those read through ``client``; ``call(...,
+    timeout=)`` bounds one reply differently."""
+
+    def __init__(self, client, host, port, what, secrets, params=None, read_timeout=DEFAULT_READ_TIMEOUT,
+                 credentials_given=True, option_prefix='login_', slow_command_timeout=COMMAND_TIMEOUT):
         self.client = client
         self.host = host
         self.port = int(port)
         self.what = what
         self._secrets = secrets
+        self._params = params or {}
+        self._credentials_given = credentials_given
+        self._option_prefix = option_prefix
+        # None on a bounded connection (connect(command_timeout=)): there every command keeps the caller's bound.
+        self._slow_command_timeout = slow_command_timeout
         self.flavor = None
         self.version = None
         self._server_fields = {}
+        self._read_timeout = None
+        self.read_timeout = read_timeout
 
     @property
     def endpoint(self):
         return endpoint(self.host, self.port)
 
-    def call(self, *args):
-        """Run one command; any client error becomes a KvmigrateError naming this server."""
+    @property
+    def read_timeout(self):
+        return self._read_timeout
+
+    @read_timeout.setter
+    def read_timeout(self, seconds):
+        self._read_timeout = float(seconds)
+        self._bound_reads(self._read_timeout)
+
+    def _bound_reads(self, seconds):
+        connection = self.client.connection
+        # socket_timeout outlives a reconnect (redis-py applies it to every new socket); the live socket needs its own.
+        connection.socket_timeout = seconds
+        connection.update_current_socket_timeout(seconds)
+
+    def explain(self, exc, command, timeout=None):
+        """(cause, sentence) for an error of this server, in the words of the options that reached it."""
+        return explain(exc, self.host, self.port, self.what, self._secrets, self._option_prefix, self._params,
+                       self._credentials_given, command, self._read_timeout if timeout is None else timeout)
+
+    def call(self, *args, timeout=None):
+        """Run one command, waiting at most ``timeout`` s for the reply (default ``read_timeout``; COMMAND_TIMEOUT
+        for SLOW_COMMANDS unless the connection is bounded); any client error becomes a KvmigrateError naming this
+        server."""
+        name = str(args[0]).upper() if args else ''
+        if timeout is None and name in SLOW_COMMANDS and self._slow_command_timeout:
+            timeout = max(self._slow_command_timeout, self._read_timeout)
+        bound = self._read_timeout if timeout is None else float(timeout)
+        if bound != self._read_timeout:
+            self._bound_reads(bound)
         try:
             return self.client.execute_command(*args)
         except Exception as exc:  # redis-py raises many types; all become one clear sentence
-            cause, msg = explain(exc, self.host, self.port, self.what, self._secrets)
-            raise KvmigrateError('%s (while running %s)' % (msg, ' '.join(str(a) for a in args[:2]).upper()), cause=cause)
+            command = ' '.join(str(a) for a in args[:2]).upper()
+            cause, msg = self.explain(exc, command, bound)
+            if cause != 'no_answer':
+                msg = '%s (while running %s)' % (msg, command)
+            raise KvmigrateError(msg, cause=cause)
+        finally:
+            if bound != self._read_timeout:
+                self._bound_reads(self._read_timeout)
 
     def info_text(self, section=None):
         return self.call('INFO', section) if section else self.call('INFO')
@@ -247,11 +431,12 @@ class Server(object):
         return None
 
     def link_credentials(self):
-        """(masteruser, masterauth) this server's replication link uses, or (None, None) where CONFIG is denied
-        (a least-privilege user) or nothing is set. The password is remembered as a secret to scrub."""
+        """(masteruser, masterauth) this server's replication link uses: '' for one that is not set (the link then
+        sends no AUTH), (None, None) only where CONFIG is denied (a least-privilege user). The password is remembered
+        as a secret to scrub."""
         try:
-            user = self.config_get('masteruser') or None
-            password = self.config_get('masterauth') or None
+            user = self.config_get('masteruser') or ''
+            password = self.config_get('masterauth') or ''
         except KvmigrateError:
             return None, None
         if password:
@@ -285,21 +470,38 @@ class Server(object):
 
 def connect(params, host=None, port=None, username=None, password=None, what='server', secrets=(), option_prefix='login_',
             command_timeout=None):
-    """Open and PING a connection. ``params`` carries the TLS/timeout options;
-    host/port/credentials default to the ``login_*`` options. ``command_timeout``
-    (seconds) bounds every command and turns off redis-py's retries."""
+    """Open a connection and PING it. ``params`` carries the TLS/timeout options;
+    host/port/credentials default to the ``login_*`` options.
+
+    TCP connect, TLS handshake and each reply of the connection's set-up and PING are bounded by ``connect_timeout``;
+    then every reply by ``read_timeout`` (``command_timeout`` when given, which also turns off redis-py's retries;
+    else the larger of connect_timeout and DEFAULT_READ_TIMEOUT)."""
     host = params['login_host'] if host is None else host
     port = params['login_port'] if port is None else port
     if username is None and password is None and option_prefix == 'login_':
         username, password = params.get('login_user'), params.get('login_password')
     all_secrets = tuple(s for s in (password, params.get('login_password'), params.get('primary_password')) if s) + tuple(secrets)
+    connect_timeout = params.get('connect_timeout') or 5.0
+    setup_timeout = min(connect_timeout, command_timeout) if command_timeout else connect_timeout
+    # redis-py 6+ retries a failed connect or command many times with exponential backoff: a refused connection took
+    # about 5 s, and polls of a dead source overran wait_for_sync's link_down_timeout fourfold. One immediate retry
+    # (not of timeouts) still rides over a connection the server closed; a bounded command must fail once.
+    retry = Retry(NoBackoff(), 0) if command_timeout else Retry(NoBackoff(), 1, supported_errors=(redis_exceptions.ConnectionError,))
+    credentials_given = bool(username or password)
+    client = None
     try:
-        client = _client(host, port, username, password, params, command_timeout)
+        client = _client(host, port, username, password, params, setup_timeout, retry)
         client.ping()
     except Exception as exc:  # translated into one sentence; the traceback would only hide it
-        cause, msg = explain(exc, host, port, what, all_secrets, option_prefix)
+        if client is not None:
+            client.close()
+        cause, msg = explain(exc, host, port, what, all_secrets, option_prefix, params, credentials_given, 'PING', setup_timeout,
+                             connecting=True)
         raise KvmigrateError(msg, cause=cause)
-    return Server(client, host, port, what, all_secrets)
+    return Server(client, host, port, what, all_secrets, params=params,
+                  read_timeout=command_timeout or max(connect_timeout, DEFAULT_READ_TIMEOUT),
+                  credentials_given=credentials_given, option_prefix=option_prefix,
+                  slow_command_timeout=None if command_timeout else COMMAND_TIMEOUT)
 
 
 OPERATION_PREFIX = 'kvmigrate-op:'

@@ -60,7 +60,7 @@ from urllib.parse import quote, unquote, urlsplit
 from ansible.module_utils.common.text.converters import to_text
 from ansible.module_utils.urls import open_url
 
-from ansible_collections.kvmigrate.replication.plugins.module_utils.connection import KvmigrateError, endpoint, sanitize
+from ansible_collections.kvmigrate.replication.plugins.module_utils.connection import KvmigrateError, endpoint, sanitize, validate_finite
 
 DEFAULT_API_PORT = 9443
 MASK = '********'
@@ -126,11 +126,26 @@ ACTIVE_ACTIVE_FORM = 'bdb'  # 'bdb': PUT /v1/bdbs/{local uid} (inferred for crdt
 # URLs
 # --------------------------------------------------------------------------
 
+def _url_problem(url):
+    """Why ``url`` cannot be sent as a URL, or None. urllib drops CR/LF/TAB silently (so a pasted line break would
+    reach another host) and http.client raises InvalidURL on a space, outside any error handling."""
+    for char in url:
+        if ord(char) < 32 or ord(char) == 127:
+            return 'a line break' if char in '\r\n' else 'the control character %r' % char
+        if char.isspace():
+            return 'a space'
+    return None
+
+
 def normalize_cluster_url(url):
     """``host``, ``host:port`` or ``https://host[:port][/]`` -> ``https://host:port``; port 9443 by default."""
     url = (url or '').strip()
     if not url:
         raise KvmigrateError("Option cluster_url is empty: set it to the cluster's API address, e.g. https://cluster.example.com:9443.")
+    problem = _url_problem(url)
+    if problem:
+        raise KvmigrateError("Option cluster_url=%r contains %s: set it to the cluster's API address without spaces or "
+                             "control characters, e.g. https://cluster.example.com:9443." % (mask_uri(url), problem))
     if '://' not in url:
         url = 'https://' + url
     parts = urlsplit(url)
@@ -159,6 +174,9 @@ def build_source_uri(host, port, password=None, user=None):
     """
     if not host:
         raise KvmigrateError("A Replica Of source needs a host: set host (or uri, or database_name/database_uid).")
+    if _url_problem(str(host)):
+        raise KvmigrateError("A Replica Of source host %r contains %s: set host to a name or address." % (
+            str(host), _url_problem(str(host))))
     if port is None or not 1 <= int(port) <= 65535:
         raise KvmigrateError("A Replica Of source port %s is not a TCP port: use a number from 1 to 65535." % port)
     auth = ''
@@ -171,6 +189,10 @@ def build_source_uri(host, port, password=None, user=None):
 
 def parse_source_uri(uri):
     """``host``, ``port``, ``user``, ``password`` (decoded), ``scheme`` of a source URI; raises on garbage."""
+    problem = _url_problem(uri or '')
+    if problem:
+        raise KvmigrateError("A Replica Of source URI contains %s (%r): URL-encode the password and remove the rest."
+                             % (problem, mask_uri(uri)))
     parts = urlsplit(uri or '')
     if parts.scheme not in ('redis', 'rediss'):
         raise KvmigrateError("A Replica Of source URI must start with redis:// (got %s)." % mask_uri(uri))
@@ -568,6 +590,7 @@ class EnterpriseClient(object):
     """
 
     def __init__(self, params, change_timeout=120.0, clock=time.monotonic, sleep=time.sleep):
+        validate_finite(params)
         self.base = normalize_cluster_url(params['cluster_url'])
         self.user = params['cluster_user']
         self.password = params['cluster_password']
