@@ -18,6 +18,7 @@ from ansible_collections.kvmigrate.replication.plugins.plugin_utils.in_process i
 
 MODULE = 'kvmigrate.replication.wait_for_sync'
 DEFAULT_INTERVAL = 2.0
+PROGRESS_JOIN_SECONDS = 5.0
 
 
 def _size(value):
@@ -29,11 +30,13 @@ def _size(value):
     return '%.1f TiB' % value
 
 
-def progress_line(host, status, lag_bytes, previous):
+def progress_line(host, status, lag_bytes, previous, now=None):
     """One sentence about where the target is: the initial sync with rate and ETA, then the lag.
 
-    ``previous`` is (monotonic time, bytes read) of the last line, for the rate; returns (line, new previous)."""
-    now = time.monotonic()
+    ``previous`` is (monotonic time, bytes read) of the last line, for the rate; returns (line, new previous).
+    A diskless transfer (and a snapshot not yet begun) has no known size: then bytes received and the rate, with no
+    percentage or ETA, which would be made up."""
+    now = time.monotonic() if now is None else now
     if status.get('sync_in_progress'):
         read = status.get('sync_read_bytes') or 0
         total = status.get('sync_total_bytes')
@@ -41,9 +44,12 @@ def progress_line(host, status, lag_bytes, previous):
         if previous is not None and now > previous[0] and read >= previous[1]:
             rate = (read - previous[1]) / (now - previous[0])
         parts = ['initial sync']
-        if status.get('sync_percent') is not None:
-            parts.append('%.1f%%' % status['sync_percent'])
-        parts.append('%s%s' % (_size(read), ' of %s' % _size(total) if total else ''))
+        if total:
+            if status.get('sync_percent') is not None:
+                parts.append('%.1f%%' % status['sync_percent'])
+            parts.append('%s of %s' % (_size(read), _size(total)))
+        else:
+            parts.append('%s received (size unknown)' % _size(read))
         if rate is not None:
             parts.append('%s/s' % _size(rate))
             if total and rate > 0:
@@ -64,6 +70,8 @@ class _Progress(threading.Thread):
         self.host = host
         self.args = args
         self.interval = interval
+        # ActionModule.run_module waits PROGRESS_JOIN_SECONDS for this thread after the module returns
+        self.read_bound = min(PROGRESS_JOIN_SECONDS - 1.0, max(1.0, interval))
         self.done = threading.Event()
 
     def _params(self):
@@ -99,8 +107,13 @@ class _Progress(threading.Thread):
         previous = None
         try:
             target = connect(params, what='target', secrets=secrets)
+            # a stopped server must not hold this thread past the module's end: every reply is bounded
+            target.read_timeout = self.read_bound
             while not self.done.wait(self.interval):
-                dummy, dummy, status = target.status()
+                try:
+                    dummy, dummy, status = target.status()
+                except KvmigrateError:
+                    continue  # the module itself reports a target that does not answer
                 lag_bytes = None
                 if status.get('synced') and not status.get('sync_in_progress'):
                     try:
@@ -112,10 +125,13 @@ class _Progress(threading.Thread):
                                              port=params.get('primary_port') or status.get('primary_port'),
                                              username=user, password=password,
                                              what='source', secrets=secrets, option_prefix='primary_')
+                            source.read_timeout = self.read_bound
                         dummy, dummy, source_status = source.status()
                         lag_bytes = info_utils.replica_lag(source_status, status, resolve(target.host),
                                                            target.port)['lag_bytes']
                     except KvmigrateError:
+                        if source is not None:
+                            source.close()
                         source = None
                 line, previous = progress_line(self.host, status, lag_bytes, previous)
                 if not self.done.is_set():
@@ -131,7 +147,7 @@ class ActionModule(ModuleAction):
     MAIN = staticmethod(main)
 
     def _progress_wanted(self, task_vars):
-        setting = task_vars.get('kvmigrate_progress', 'auto')
+        setting = self.task_var(task_vars, 'kvmigrate_progress', 'auto')
         if isinstance(setting, str) and setting.lower() == 'auto':
             # -v asks for it; at verbosity 0 (the default, and AWX's) the output stays as it was
             return self._display.verbosity >= 1
@@ -143,22 +159,26 @@ class ActionModule(ModuleAction):
     def run_module(self, task_vars, wrap_async=False):
         """ModuleAction.run_module, with progress lines while it runs and the wait's wall-clock times after."""
         progress = None
-        if not wrap_async and self._progress_wanted(task_vars):
+        host = task_vars.get('inventory_hostname', '?')
+        progress_wanted = not wrap_async and self._progress_wanted(task_vars)
+        if progress_wanted:
             if self._runs_here():
-                interval = float(task_vars.get('kvmigrate_progress_interval', DEFAULT_INTERVAL))
-                progress = _Progress(self._display, task_vars.get('inventory_hostname', '?'), dict(self._task.args),
-                                     max(0.2, interval))
+                interval = float(self.task_var(task_vars, 'kvmigrate_progress_interval', DEFAULT_INTERVAL))
+                progress = _Progress(self._display, host, dict(self._task.args), max(0.2, interval))
                 progress.start()
             else:
-                self._display.vv('%s: no progress lines: the module runs on another host' %
-                                 task_vars.get('inventory_hostname', '?'))
+                self._display.vv('%s: no progress lines: the module runs on another host' % host)
         started_at = time.time()
         try:
             result = super(ActionModule, self).run_module(task_vars, wrap_async=wrap_async)
         finally:
             if progress is not None:
                 progress.done.set()
-                progress.join(5)
+                progress.join(PROGRESS_JOIN_SECONDS)
+        if progress_wanted and result.get('synced') and not result.get('failed'):
+            # a sync shorter than one interval printed no line of its own: every host ends with one
+            line = progress_line(host, result.get('replication') or {}, result.get('lag_bytes'), None)[0]
+            self._display.display('%s (after %.1f s)' % (line, result.get('elapsed') or 0.0))
         finished_at = time.time()
         if not wrap_async and isinstance(result.get('elapsed'), (int, float)):
             wait_started_at = finished_at - result['elapsed']

@@ -13,6 +13,8 @@ options:
   timeout:
     description:
       - Seconds to wait in all before failing. A full sync of a large dataset can take long, so the default is generous.
+      - It also bounds each reply of the servers, so a server that stops answering fails the wait near this time.
+      - Must be a finite number.
     type: float
     default: 3600.0
   poll_interval:
@@ -41,8 +43,11 @@ options:
   link_down_timeout:
     description:
       - Seconds the replication link may stay down, with no sync in progress, before the wait fails and gives the reason.
+      - A sync counts as in progress once the target has received snapshot bytes or the source lists it as a replica.
+        A handshake that the source keeps refusing does not count, though the target reports it as a sync.
       - The reason may be that the source is unreachable or that it rejects the target's credentials.
-      - Authentication failures and replication the two servers cannot do (RDB versions) fail at once.
+      - Authentication failures, commands the source's ACL refuses the link (seen in its C(ACL LOG)), and replication
+        the two servers cannot do (RDB versions) fail as soon as they are seen.
     type: float
     default: 30.0
 '''

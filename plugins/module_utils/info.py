@@ -590,7 +590,9 @@ def replication_status(info, role_reply=None):
     link_up = (link_status == "up") if link_status is not None else (False if is_replica else None)
     sync_in_progress = _flag(fields.get("master_sync_in_progress"))
     replica_offset = _int(fields.get("slave_repl_offset"))
-    total_bytes = _non_negative(fields.get("master_sync_total_bytes"))
+    # -1 before the snapshot starts, and 0 for a diskless (EOF-marked) transfer on Redis 6.2/7.x, whose master_sync_perc
+    # then stays 0.0: both mean the size is unknown, so no percentage can be given.
+    total_bytes = _non_negative(fields.get("master_sync_total_bytes")) or None
     read_bytes = _non_negative(fields.get("master_sync_read_bytes"))
     left_bytes = _non_negative(fields.get("master_sync_left_bytes"))
     if total_bytes is None:

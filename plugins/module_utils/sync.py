@@ -11,7 +11,7 @@ import time
 
 from ansible_collections.kvmigrate.replication.plugins.module_utils import info as info_utils
 from ansible_collections.kvmigrate.replication.plugins.module_utils.connection import (
-    KvmigrateError, connect, endpoint, resolve, validate_port)
+    KvmigrateError, connect, endpoint, option_label, resolve, same_endpoint, validate_port)
 
 
 def wait_argument_spec():
@@ -27,22 +27,86 @@ def wait_argument_spec():
 
 
 def validate_wait_params(params):
+    # written as "not > 0" so that NaN, which compares false with everything, is refused too
     for option in ('timeout', 'poll_interval'):
-        if params[option] is None or params[option] <= 0:
-            raise KvmigrateError("Option %s=%s must be a positive number of seconds." % (option, params[option]))
+        if params[option] is None or not params[option] > 0:
+            raise KvmigrateError("Option %s=%s must be a positive number of seconds." % (
+                option_label(params, option), params[option]))
     for option in ('stable_for', 'link_down_timeout', 'max_lag_seconds', 'max_lag_bytes'):
-        if params.get(option) is not None and params[option] < 0:
-            raise KvmigrateError("Option %s=%s must not be negative." % (option, params[option]))
+        if params.get(option) is not None and not params[option] >= 0:
+            raise KvmigrateError("Option %s=%s must not be negative." % (option_label(params, option), params[option]))
     if params.get('primary_port') is not None:
-        validate_port(params['primary_port'], 'primary_port')
+        validate_port(params['primary_port'], 'primary_port', params)
 
 
 # Most (t, lag_bytes) samples a wait returns; past this, every other one is dropped and sampling slows down.
 LAG_SAMPLES_MAX = 120
+# The shortest bound for one reply near the end of the wait: an answer that takes longer is no answer.
+MIN_READ_BOUND = 0.5
+# Seconds between two looks at why a link is down (a login to the source, its ACL LOG), however short poll_interval.
+DIAGNOSE_EVERY = 1.0
+# The commands a replica's link sends to its primary, as the primary's ACL LOG names them when it refuses one.
+LINK_COMMANDS = frozenset(('ping', 'auth', 'replconf', 'psync', 'sync'))
+# A refused link retries at least once a second (replicationCron), so the ACL LOG entry it leaves is at most this old.
+ACL_LOG_FRESH_SECONDS = 5.0
 
 
 class _FinalError(KvmigrateError):
     """A reason to stop waiting at once: waiting longer cannot fix it."""
+
+
+def acl_denials(log_reply, username, max_age=ACL_LOG_FRESH_SECONDS):
+    """Entries of an ``ACL LOG`` reply in which the primary refused ``username`` a command of the replication link
+    within the last ``max_age`` seconds. redis-py gives dicts; a raw RESP2 reply is a list of flat key/value lists."""
+    found = []
+    for entry in log_reply or []:
+        if isinstance(entry, (list, tuple)):
+            entry = dict(zip(entry[::2], entry[1::2]))
+        if not isinstance(entry, dict):
+            continue
+        try:
+            age = float(entry.get('age-seconds'))
+        except (TypeError, ValueError):
+            continue
+        if entry.get('reason') == 'command' and str(entry.get('object', '')).lower() in LINK_COMMANDS \
+                and entry.get('username') == username and age <= max_age:
+            found.append(entry)
+    return found
+
+
+def link_alive(status, listed_by_source):
+    """True while the replication link is up or a full sync is really under way.
+
+    Redis 6.2 and 7.0 also report ``master_sync_in_progress:1`` during the handshake, and a link the source refuses
+    (NOAUTH, NOPERM on PSYNC) redoes that handshake many times a second: counted as a sync, it kept the wait from ever
+    seeing the link down. A sync is under way once the target has received snapshot bytes (or learnt their size), or
+    once the source lists the target as a replica, which it does only after accepting its PSYNC/SYNC."""
+    if status.get('link_up'):
+        return True
+    if not status.get('sync_in_progress'):
+        return False
+    return bool(status.get('sync_read_bytes') or status.get('sync_total_bytes') or listed_by_source)
+
+
+def follows_primary(status, source_status, given_host, given_port, listed_by_source):
+    """Whether a replica with ``status`` replicates from the given primary: True, False, or None while it cannot be
+    told yet.
+
+    The target's own master_host/master_port are compared by resolved address. Where the control node reaches the
+    source at another address than the target does (NAT, network namespaces), the source listing the target as its
+    replica, or the synced target sharing the source's replication id (a chained replica does too), also counts."""
+    if same_endpoint(status.get('primary_host'), status.get('primary_port'), given_host, given_port):
+        return True
+    if source_status is None:
+        return None
+    if listed_by_source:
+        return True
+    if not status.get('synced'):
+        return None
+    source_replid, target_replid = source_status.get('replid'), status.get('replid')
+    if not source_replid or not target_replid:
+        return None
+    return source_replid == target_replid
 
 
 class SyncWaiter(object):
@@ -59,28 +123,55 @@ class SyncWaiter(object):
         self.source_port = None
         self.link_user = None
         self.link_password = None
+        # where the link credentials came from: 'target' (its masteruser/masterauth) or 'options' (primary_*)
+        self.link_credentials_from = None
         self.secrets = []
         self.started = clock()
         self.progress = dict(full_sync_seen=False, sync_percent_max=None, sync_total_bytes=None,
                              seconds_to_link_up=None, seconds_to_synced=None, samples=0)
         self.lag_samples = []
         self._sample_every = 1
+        self._target_read_bound = target.read_timeout
+        self._source_read_bound = None
+        self._target_addresses = None
+        self._addresses_after_sync = False
+        self._follows = None
+        self._diagnosed_at = None
 
     # -- set-up -------------------------------------------------------------------------------------------------------
     def _link_credentials(self):
-        """The credentials the target's replication link uses, so a probe with them tells why the link is down."""
+        """The credentials the target's replication link uses, so a login with them tells why the link is down.
+
+        The target's masteruser/masterauth, even when empty (then the link sends no AUTH); primary_user and
+        primary_password only where CONFIG GET is denied and the target's own cannot be read."""
         user, password = self.target.link_credentials()
-        if password is None:  # not readable or not set: fall back to primary_user/primary_password
+        if password is None and user is None:
             user, password = self.params.get('primary_user'), self.params.get('primary_password')
+            self.link_credentials_from = 'options'
+        else:
+            self.link_credentials_from = 'target'
         if password:
             self.secrets.append(password)
-        self.link_user, self.link_password = user, password
+        self.link_user, self.link_password = user or None, password or None
+
+    def _source_credentials(self):
+        """primary_user/primary_password when given, else those of the target's link."""
+        if self.params.get('primary_user') or self.params.get('primary_password'):
+            return self.params.get('primary_user'), self.params.get('primary_password')
+        return self.link_user, self.link_password
+
+    def _bounded_params(self):
+        """The connection options with connect_timeout cut to what is left of the wait."""
+        remaining = self.params['timeout'] - (self.clock() - self.started)
+        connect_timeout = self.params.get('connect_timeout') or 5.0
+        return dict(self.params, connect_timeout=min(connect_timeout, max(MIN_READ_BOUND, remaining)))
 
     def _connect_source(self):
-        user = self.params.get('primary_user') or self.link_user
-        password = self.params.get('primary_password') or self.link_password
-        self.source = connect(self.params, host=self.source_host, port=self.source_port, username=user, password=password,
-                              what='source', secrets=self.secrets, option_prefix='primary_')
+        user, password = self._source_credentials()
+        self.source = connect(self._bounded_params(), host=self.source_host, port=self.source_port, username=user,
+                              password=password, what='source', secrets=self.secrets, option_prefix='primary_')
+        self._source_read_bound = max(self.source.read_timeout, self.params.get('connect_timeout') or 5.0)
+        self._bound_reads()
         self.source.identify()
         ok, reason = info_utils.replication_compatibility(self.source.flavor, self.source.version,
                                                           self.target.flavor, self.target.version)
@@ -92,32 +183,117 @@ class SyncWaiter(object):
             raise _FinalError("Source %s is Dragonfly, which reports no replication offsets or lag in seconds: "
                               "max_lag_bytes/max_lag_seconds cannot be checked; leave them unset." % self.source.endpoint)
 
+    def _bound_reads(self):
+        """Bound each reply by what is left of the timeout (never above the connection's own bound), so that a
+        stopped server ends the wait near timeout instead of a minute after it."""
+        remaining = max(MIN_READ_BOUND, round(self.params['timeout'] - (self.clock() - self.started), 1))
+        self.target.read_timeout = min(self._target_read_bound, remaining)
+        if self.source is not None:
+            self.source.read_timeout = min(self._source_read_bound, remaining)
+
+    # -- why a link is down -------------------------------------------------------------------------------------------
+    def _link_auth_error(self, exc):
+        if exc.cause == 'auth' and not self.link_password:
+            cause = "the source requires authentication and the target's link sends none (masterauth is empty)"
+            fix = "set it with kvmigrate.replication.replicaof %s (and %s for an ACL user)" % (
+                option_label(self.params, 'primary_password'), option_label(self.params, 'primary_user'))
+        else:
+            cause = "the source rejected the credentials of the target's link (%s)" % (
+                'its masteruser/masterauth' if self.link_credentials_from == 'target' else
+                '%s/%s, as the target does not let CONFIG GET read its own' % (
+                    option_label(self.params, 'primary_user'), option_label(self.params, 'primary_password')))
+            fix = "set the right ones with kvmigrate.replication.replicaof %s/%s" % (
+                option_label(self.params, 'primary_user'), option_label(self.params, 'primary_password'))
+        return _FinalError("Target %s cannot authenticate its replication link to source %s: %s; %s." % (
+            self.target.endpoint, endpoint(self.source_host, self.source_port), cause, fix), cause='auth')
+
     def _probe_link_credentials(self):
-        """Connect to the source as the target's link does; auth errors are final, anything else may pass."""
+        """Log in to the source as the target's link does; refused credentials are final, anything else may pass."""
         try:
-            probe = connect(self.params, host=self.source_host, port=self.source_port, username=self.link_user,
-                            password=self.link_password, what='source', secrets=self.secrets, option_prefix='primary_')
+            probe = connect(self._bounded_params(), host=self.source_host, port=self.source_port,
+                            username=self.link_user or '', password=self.link_password or '', what='source',
+                            secrets=self.secrets, option_prefix='primary_')
         except KvmigrateError as exc:
             if exc.cause == 'auth':
-                self._raise_auth(exc, link=True)
+                raise self._link_auth_error(exc)
             return exc.msg
         probe.close()
         return None
 
-    def _raise_auth(self, exc, link=False):
-        if link or not (self.params.get('primary_user') or self.params.get('primary_password')):
+    def _raise_acl_denial(self):
+        """Fail when the source's ACL LOG shows it refusing the link's user a replication command just now."""
+        if self.source is None:
+            return
+        try:
+            entries = self.source.call('ACL', 'LOG', '32')
+        except KvmigrateError:
+            return  # no ACL LOG (before Redis 6, other flavors) or no right to read it: the link-down sentence says what to check
+        username = self.link_user or 'default'
+        denials = acl_denials(entries, username)
+        if denials:
+            commands = sorted(set(str(entry['object']).upper() for entry in denials))
             raise _FinalError(
-                "Target %s cannot authenticate its replication link: %s The target uses masteruser/masterauth; set them "
-                "with kvmigrate.replication.replicaof primary_user/primary_password." % (self.target.endpoint, exc.msg))
-        raise _FinalError(exc.msg)
+                "Source %s refuses the replication link of target %s: ACL user %s may not run %s (the source's ACL "
+                "LOG); grant that user +psync +sync +replconf +ping on the source, e.g. ACL SETUSER %s +psync +sync "
+                "+replconf +ping." % (self.source.endpoint, self.target.endpoint, username, ', '.join(commands), username),
+                cause='permission')
+
+    def _diagnose_link(self, now):
+        """Why the link is down, as far as the control node can tell: raises when waiting cannot help, else returns a
+        sentence (a failed login to the source) or None. Looks at most once per DIAGNOSE_EVERY."""
+        if self._diagnosed_at is not None and now - self._diagnosed_at < DIAGNOSE_EVERY:
+            return None
+        self._diagnosed_at = now
+        reason = self._probe_link_credentials()
+        self._raise_acl_denial()
+        return reason
+
+    # -- which primary ------------------------------------------------------------------------------------------------
+    def _addresses_of_target(self, refresh=False):
+        """The addresses the source may list the target by: those the control node resolves it to, plus the local
+        address of the target's link (Redis 6.2+, once it has synced), which NAT or a second network can make differ."""
+        if self._target_addresses is None or refresh:
+            addresses = resolve(self.target.host)
+            link_address = self.target.replication_link_address()
+            if link_address:
+                addresses.add(link_address)
+            self._target_addresses = addresses
+        return self._target_addresses
+
+    def _listed_by_source(self, source_status):
+        if source_status is None:
+            return False
+        return info_utils.replica_entry(source_status, self._addresses_of_target(), self.target.port) is not None
+
+    def _check_follows(self, status, source_status):
+        """Settle once whether the target replicates from the given primary; fail at once when it does not."""
+        if self._follows:
+            return True
+        if status.get('synced') and not self._addresses_after_sync:
+            # the link's local address exists only once the target has synced: look again, once
+            self._addresses_after_sync = True
+            self._addresses_of_target(refresh=True)
+        listed = self._listed_by_source(source_status)
+        self._follows = follows_primary(status, source_status, self.source_host, self.source_port, listed)
+        if self._follows is False:
+            raise _FinalError(
+                "Target %s replicates from %s, not from the given primary %s (which does not list it as a replica and "
+                "has another replication id): run kvmigrate.replication.replicaof to point it at %s, or set %s/%s to "
+                "the source it follows." % (
+                    self.target.endpoint, endpoint(status.get('primary_host'), status.get('primary_port')),
+                    endpoint(self.source_host, self.source_port), endpoint(self.source_host, self.source_port),
+                    option_label(self.params, 'primary_host'), option_label(self.params, 'primary_port')))
+        return bool(self._follows)
 
     # -- the loop ---------------------------------------------------------------------------------------------------
     def _evaluate(self, source_status, target_status):
-        lag = info_utils.replica_lag(source_status, target_status, resolve(self.target.host), self.target.port) \
+        lag = info_utils.replica_lag(source_status, target_status, self._addresses_of_target(), self.target.port) \
             if source_status else dict(lag_bytes=None, lag_seconds=None, offset_source=None)
         unmet = []
         if not target_status.get('synced'):
             unmet.append('not synced (%s)' % target_status.get('sync_state'))
+        if not self._follows:
+            unmet.append('not yet seen replicating from %s' % endpoint(self.source_host, self.source_port))
         max_bytes, max_seconds = self.params.get('max_lag_bytes'), self.params.get('max_lag_seconds')
         if max_bytes is not None and (lag['lag_bytes'] is None or lag['lag_bytes'] > max_bytes):
             unmet.append('lag %s bytes > max_lag_bytes %s' % (lag['lag_bytes'], max_bytes))
@@ -125,9 +301,9 @@ class SyncWaiter(object):
             unmet.append('lag %s s > max_lag_seconds %s' % (lag['lag_seconds'], max_seconds))
         return lag, unmet
 
-    def _note_progress(self, status, elapsed):
+    def _note_progress(self, status, elapsed, link_alive_now):
         self.progress['samples'] += 1
-        if status.get('sync_in_progress'):
+        if status.get('sync_in_progress') and link_alive_now:  # not a handshake that the source refuses
             self.progress['full_sync_seen'] = True
             percent = status.get('sync_percent')
             if percent is not None:
@@ -151,66 +327,94 @@ class SyncWaiter(object):
     def elapsed(self):
         return round(self.clock() - self.started, 3)
 
+    def _poll_source(self):
+        """(source status or None, why not); reconnects a source that failed the last poll."""
+        if self.source is None:
+            try:
+                self._connect_source()
+            except KvmigrateError as exc:
+                if exc.cause == 'auth':
+                    if not (self.params.get('primary_user') or self.params.get('primary_password')):
+                        raise self._link_auth_error(exc)  # the module logged in as the link does
+                    raise _FinalError(exc.msg, cause='auth')
+                if isinstance(exc, _FinalError) or exc.cause == 'dns':
+                    # a source name that does not resolve will not start to; without this a wait with no lag
+                    # limits reported synced=true without ever reaching the source it was told to compare
+                    raise
+                self.close()
+                return None, exc.msg
+        try:
+            dummy, dummy, source_status = self.source.status()
+        except KvmigrateError as exc:
+            self.close()
+            return None, exc.msg
+        return source_status, None
+
+    def _poll_target(self):
+        """The target's status, or None when it did not answer within the bound (the wait goes on until timeout)."""
+        try:
+            dummy, dummy, status = self.target.status()
+        except KvmigrateError as exc:
+            if exc.cause not in ('no_answer', 'timeout'):
+                raise
+            return None, exc.msg
+        if status.get('role') != 'replica':
+            raise KvmigrateError("Target %s stopped being a replica while waiting (role %s now): another operation "
+                                 "changed it." % (self.target.endpoint, status.get('role')))
+        return status, None
+
     def run(self):
         params = self.params
         start = self.started
+        self._bound_reads()
         dummy, dummy, status = self.target.status()
         if status.get('role') != 'replica':
             raise KvmigrateError("Target %s is not a replica (role %s): run kvmigrate.replication.replicaof with "
                                  "state=replica first." % (self.target.endpoint, status.get('role')))
         self.source_host = params.get('primary_host') or status.get('primary_host')
         self.source_port = params.get('primary_port') or status.get('primary_port')
+        primary_given = params.get('primary_host') is not None or params.get('primary_port') is not None
+        # without primary_host/primary_port the source is the one the target names, so it follows it by definition
+        self._follows = None if primary_given else True
         self._link_credentials()
 
         down_since = None
         stable_since = None
         last_error = None
+        silent_since = None
         lag, unmet = dict(lag_bytes=None, lag_seconds=None, offset_source=None), ['not checked yet']
         while True:
+            polled_at = self.clock()
+            self._bound_reads()
+            source_status, source_error = self._poll_source()
+            last_error = source_error or last_error
+            status, silence = self._poll_target()
             now = self.clock()
             elapsed = now - start
-            source_status = None
-            if self.source is None:
-                try:
-                    self._connect_source()
-                except KvmigrateError as exc:
-                    if exc.cause == 'auth':
-                        self._raise_auth(exc)
-                    if isinstance(exc, _FinalError) or exc.cause == 'dns':
-                        # a source name that does not resolve will not start to; without this a wait with no lag
-                        # limits reported synced=true without ever reaching the source it was told to compare
-                        raise
-                    last_error = exc.msg
-            if self.source is not None:
-                try:
-                    dummy, dummy, source_status = self.source.status()
-                except KvmigrateError as exc:
-                    last_error = exc.msg
-                    self.source.close()
-                    self.source = None
-            dummy, dummy, status = self.target.status()
-            if status.get('role') != 'replica':
-                raise KvmigrateError("Target %s stopped being a replica while waiting (role %s now): another operation "
-                                     "changed it." % (self.target.endpoint, status.get('role')))
-            self._note_progress(status, elapsed)
+            if status is None:
+                silent_since = polled_at if silent_since is None else silent_since
+                if elapsed >= params['timeout']:
+                    raise KvmigrateError(
+                        "Target %s did not answer for the last %.1f s of the wait for sync with %s (timeout=%s s): %s" % (
+                            self.target.endpoint, now - silent_since, endpoint(self.source_host, self.source_port),
+                            params['timeout'], silence),
+                        synced=False, sync_progress=self.progress, elapsed=round(elapsed, 3), cause='no_answer')
+                continue  # the failed read already took its bound: no sleep needed
+            silent_since = None
+            self._check_follows(status, source_status)
+            alive = link_alive(status, self._listed_by_source(source_status))
+            self._note_progress(status, elapsed, alive)
             lag, unmet = self._evaluate(source_status, status)
             self._keep_lag_sample(elapsed, lag['lag_bytes'])
 
-            link_down = not status.get('link_up') and not status.get('sync_in_progress')
-            if link_down:
+            if alive:
+                down_since = None
+            else:
                 down_since = now if down_since is None else down_since
                 if now - down_since >= min(1.0, params['link_down_timeout']):
-                    reason = self._probe_link_credentials()
-                    last_error = reason or last_error
+                    last_error = self._diagnose_link(now) or last_error
                 if now - down_since >= params['link_down_timeout']:
-                    raise KvmigrateError(
-                        "Target %s: replication link to %s has been down for %.1f s (limit link_down_timeout=%s)%s. "
-                        "Check that the source runs and that the target can reach it." % (
-                            self.target.endpoint, endpoint(self.source_host, self.source_port), now - down_since,
-                            params['link_down_timeout'], ': %s' % last_error if last_error else ''),
-                        replication=status, sync_progress=self.progress, elapsed=round(elapsed, 3))
-            else:
-                down_since = None
+                    self._raise_link_down(status, now - down_since, last_error, elapsed)
 
             if not unmet:
                 stable_since = now if stable_since is None else stable_since
@@ -237,6 +441,21 @@ class SyncWaiter(object):
                     lag_seconds=lag['lag_seconds'], elapsed=round(elapsed, 3))
             self.sleep(min(params['poll_interval'], max(0.0, params['timeout'] - elapsed)))
 
+    def _raise_link_down(self, status, down_for, reason, elapsed):
+        """One sentence: how long the link has been down, then the one cause and fix known, or what to check."""
+        source = endpoint(self.source_host, self.source_port)
+        head = "Target %s: replication link to %s has been down for %.1f s (limit %s=%s)" % (
+            self.target.endpoint, source, down_for, option_label(self.params, 'link_down_timeout'),
+            self.params['link_down_timeout'])
+        if reason:
+            msg = '%s: %s' % (head, reason.rstrip('.') + '.')
+        else:
+            msg = ("%s while it reports state %s and the source does not list it as a replica: check that the target "
+                   "reaches %s and that the source accepts its masteruser/masterauth and lets that user run PSYNC and "
+                   "REPLCONF." % (head, status.get('role_state') or status.get('sync_state'), source))
+        raise KvmigrateError(msg, replication=status, sync_progress=self.progress, elapsed=round(elapsed, 3))
+
     def close(self):
         if self.source is not None:
             self.source.close()
+            self.source = None

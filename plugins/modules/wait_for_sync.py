@@ -20,15 +20,29 @@ description:
   - Lag in bytes needs the source's offset, so the module also connects to the source. By default that is the address
     the target reports. The credentials are O(primary_user)/O(primary_password), or else those the target's link uses.
     Where the target reports no usable offset (Dragonfly before 1.39), the source's replica line is used.
+  - When O(primary_host) or O(primary_port) is given, the target must replicate from that source. It does when its
+    C(master_host)/C(master_port) resolve to the same address and port. Where the control node reaches the source at
+    another address than the target does (NAT, a second network), it also does when the source lists the target among
+    its replicas, or when the synced target has the source's replication ID. Otherwise the module fails at once and
+    names both sources.
   - Fails fast, with the reason, when the link cannot come up. That is the case when the source rejects the target's
-    credentials, or when the source writes an RDB version the target cannot load. A source that stays unreachable fails
-    after O(link_down_timeout). The module does not wait out O(timeout) for these.
+    credentials (also when the target's C(masterauth) is empty and the source requires a password), when the source's
+    ACL LOG shows it refusing the link's user C(PSYNC), C(SYNC) or C(REPLCONF), or when the source writes an RDB
+    version the target cannot load. Any other link that stays down fails after O(link_down_timeout). The module does
+    not wait out O(timeout) for these.
+  - The credentials the link uses are the target's C(masteruser)/C(masterauth), even when they are empty. Only where
+    the target denies C(CONFIG GET) does the module take O(primary_user)/O(primary_password) as the link's.
+  - A target that stops answering (a stopped process, a paused VM) makes the wait fail near O(timeout), because every
+    reply is awaited at most for what is left of O(timeout).
 notes:
   - 'Progress: while the module waits, its action plugin prints one line per host every few seconds on the control node:
-    the percentage, bytes and rate of the initial sync with an ETA, then the lag in bytes. It does so when the playbook
-    runs with C(-v) or more, or when the task variable C(kvmigrate_progress) is V(true); C(kvmigrate_progress=false)
-    silences it even with C(-v). Without either (the default, and how AWX runs job templates at verbosity 0) it prints
-    nothing extra.'
+    the percentage, bytes and rate of the initial sync with an ETA, then the lag in bytes. A diskless sync (the default
+    of Redis 7) has no known size, so its lines show the bytes received and the rate, with no percentage or ETA. When
+    the module returns synced, the plugin prints a last C(synced) line for the host, however short the sync was.'
+  - 'The progress lines are shown when the playbook runs with C(-v) or more, or when the task variable
+    C(kvmigrate_progress) is V(true); C(kvmigrate_progress=false) silences them even with C(-v). Without either (the
+    default, and how AWX runs job templates at verbosity 0) the plugin prints nothing extra. C(kvmigrate_progress) and
+    C(kvmigrate_progress_interval) may be Jinja expressions.'
   - The progress lines come from a second, read-only connection the control node opens to the target (and to the
     source, for the lag), so they are shown only when the module runs on the control node (C(delegate_to=localhost) or
     C(connection=local)), as the roles of this collection do. C(kvmigrate_progress_interval) sets the seconds between
@@ -45,11 +59,13 @@ options:
   primary_host:
     description:
       - Address of the source as the control node reaches it. Defaults to the C(master_host) the target reports.
+      - When set, the target must replicate from this source (see the description); the wait fails at once otherwise.
     type: str
     aliases: [master_host]
   primary_port:
     description:
       - Port of the source. Defaults to the C(master_port) the target reports.
+      - When set, the target must replicate from this source, as for O(primary_host).
     type: int
     aliases: [master_port]
 seealso:
@@ -101,17 +117,21 @@ offset_source:
   type: str
   sample: replica
 source_keys:
-  description: Keys on the source (C(DBSIZE)) read when the wait succeeded, just before RV(target_keys).
+  description:
+    - Keys in every database of the source (the sum of C(INFO keyspace)), read when the wait succeeded, just before
+      RV(target_keys).
   returned: success
   type: int
   sample: 100000
 target_keys:
-  description: Keys on the target read right after RV(source_keys). Live writes can make the two differ a little.
+  description:
+    - Keys in every database of the target, read right after RV(source_keys). Live writes can make the two differ a
+      little.
   returned: success
   type: int
   sample: 100000
 primary:
-  description: The source endpoint the module compared against.
+  description: The source endpoint the module compared against, which the target was found to replicate from.
   returned: success
   type: str
   sample: 10.0.0.11:6379
@@ -121,13 +141,14 @@ sync_progress:
   type: dict
   contains:
     full_sync_seen:
-      description: A full sync was in progress during the wait.
+      description:
+        - A full sync was in progress during the wait. A handshake the source refused does not count.
       type: bool
     sync_percent_max:
       description: Highest transfer percentage seen (Redis 6.2+ report it during disk-based transfer).
       type: float
     sync_total_bytes:
-      description: Size of the snapshot being transferred, where reported.
+      description: Size of the snapshot being transferred, where reported. Null for a diskless transfer.
       type: int
     seconds_to_link_up:
       description: Seconds until the link was up.

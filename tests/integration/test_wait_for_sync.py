@@ -129,3 +129,14 @@ def test_unresolvable_host_is_a_clear_error(run_module):
     result = run_module('replication_info', dict(login_host='no-such-host.invalid', login_port=free_port()))
     assert result['rc'] == 1
     assert 'does not resolve' in result['msg'] and 'login_host' in result['msg']
+
+
+def test_non_finite_timeout_is_refused_before_anything_is_touched(start_server, run_module):
+    # a replica of a source that is not there: a wait that accepted timeout=nan or inf would never end
+    target = start_server(name='target')
+    target.client().replicaof('127.0.0.1', free_port())
+    for value, shown in ((float('nan'), 'nan'), (float('inf'), 'inf')):
+        result = run_module('wait_for_sync', dict(_login(target), timeout=value), timeout=60)
+        assert result['rc'] == 1
+        assert 'Option timeout=%s must be a finite number' % shown in result['msg'], result['msg']
+        assert 'sync_progress' not in result, 'the wait started polling before the options were checked'

@@ -69,3 +69,76 @@ def test_progress_can_be_switched_off_under_verbose(start_server):
     result = _run(source, target, '-v', '-e', 'kvmigrate_progress=false')
     assert result.returncode == 0, result.stdout[-3000:]
     assert not PROGRESS.search(result.stdout), result.stdout
+
+
+FLEET_PLAY = '''
+- name: Replicate and wait on every host
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Point the host's target at the source
+      kvmigrate.replication.replicaof:
+        login_port: "{{ target_port }}"
+        primary_host: 127.0.0.1
+        primary_port: "{{ source_port }}"
+    - name: Wait for the sync
+      kvmigrate.replication.wait_for_sync:
+        login_port: "{{ target_port }}"
+        max_lag_bytes: 1048576
+'''
+
+
+def _run_play(play_text, inventory_text, *extra):
+    workdir = tempfile.mkdtemp(prefix='kvm-progress-')
+    play, inventory = os.path.join(workdir, 'play.yml'), os.path.join(workdir, 'hosts.ini')
+    with open(play, 'w') as handle:
+        handle.write(play_text)
+    with open(inventory, 'w') as handle:
+        handle.write(inventory_text)
+    command = [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-i', inventory, play] + list(extra)
+    return subprocess.run(command, env=ansible_env(), capture_output=True, text=True, timeout=300, check=False)
+
+
+def _fleet_inventory(source, targets):
+    lines = ['host%d target_port=%d source_port=%d ansible_connection=local' % (number, target.port, source.port)
+             for number, target in enumerate(targets, 1)]
+    return '\n'.join(['[all]'] + lines) + '\n'
+
+
+def test_every_host_of_a_short_sync_ends_with_a_synced_line(start_server):
+    source = start_server(name='progress-fleet-src')
+    fill(source, 100)
+    targets = [start_server(name='progress-fleet-tgt%d' % number) for number in (1, 2, 3)]
+    # an interval longer than any of these waits: the periodic lines never come, only the last one can
+    result = _run_play(FLEET_PLAY, _fleet_inventory(source, targets), '-v', '-e', 'kvmigrate_progress_interval=30')
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    for number in (1, 2, 3):
+        assert re.search(r'^host%d: synced, lag \d+ bytes \(after [\d.]+ s\)$' % number, result.stdout, re.M), \
+            result.stdout[-3000:]
+
+
+def test_diskless_sync_progress_shows_bytes_and_rate_not_a_percentage(start_server):
+    # Redis 7 sends the snapshot diskless by default; rdb-key-save-delay (microseconds per key) makes it last seconds
+    source = start_server(name='progress-diskless-src', extra=['repl-diskless-sync yes', 'rdb-key-save-delay 200'])
+    fill(source, 20000)
+    target = start_server(name='progress-diskless-tgt')
+    result = _run(source, target, '-v')
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    sync_lines = re.findall(r'^localhost: initial sync.*$', result.stdout, re.M)
+    assert sync_lines, 'no initial sync line during a sync of several seconds: ' + result.stdout[-3000:]
+    assert not [line for line in sync_lines if '%' in line], sync_lines
+    assert [line for line in sync_lines if re.search(r'KiB received \(size unknown\), [\d.]+ (B|KiB|MiB)/s$', line)], \
+        sync_lines
+
+
+def test_progress_settings_may_be_jinja_expressions(start_server):
+    source = start_server(name='progress-jinja-src')
+    fill(source, 100)
+    target = start_server(name='progress-jinja-tgt')
+    play = FLEET_PLAY.replace('  gather_facts: false\n', '  gather_facts: false\n  vars:\n'
+                              '    kvmigrate_progress: "{{ want_progress | bool }}"\n'
+                              '    kvmigrate_progress_interval: "{{ 0.1 + 0.1 }}"\n')
+    # no -v: only the templated kvmigrate_progress can turn the lines on
+    result = _run_play(play, _fleet_inventory(source, [target]), '-e', 'want_progress=yes')
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert re.search(r'^host1: synced, lag \d+ bytes', result.stdout, re.M), result.stdout[-3000:]
