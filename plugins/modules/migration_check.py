@@ -16,10 +16,25 @@ description:
     migration by replication fail or lose data. It changes nothing.
   - Blockers are problems the migration must not start with. The pair cannot be reached or authenticated. The source
     writes an RDB version the target cannot load. A Dragonfly target cannot load some of the source's data. The target
-    holds keys and O(allow_flush) is not set. The target's C(maxmemory) is below the source's C(used_memory). The pair
-    forms a replication loop.
+    holds keys (in any database) that a full sync would discard and O(allow_flush) is not set. The target's
+    C(maxmemory) is below the source's C(used_memory). The pair forms a replication loop. The pair looks swapped
+    (finding C(pair)). The user the replication link logs in as may not run C(PSYNC) or C(REPLCONF) on the source
+    (finding C(link_permissions)). With O(promote=true), a source that is itself a replica (finding C(source_role)).
   - Warnings are risks. The source's C(repl-backlog-size) holds fewer than O(min_backlog_seconds) seconds of its
-    current write rate, so a short link drop would force a new full sync.
+    current write rate, so a short link drop would force a new full sync. The source is itself a replica, which
+    chained replication allows, but a fenced cutover needs the source to be the primary.
+  - Whether the target's keys would be discarded is decided by the same code as in
+    M(kvmigrate.replication.replicaof). A target that already replicates from the source, or whose replication id is
+    the source's (or the one the source had before its promotion), loses nothing, because the source continues its
+    history with a partial resync. That is never a blocker, and the finding does not suggest O(allow_flush).
+  - A pair counts as cut over (RV(promoted)) when the target is a primary, the source replicates from it, and both
+    keep the same earlier replication id (C(master_replid2)). A fenced cutover leaves them so, because the promoted
+    target keeps the source's old id and the fenced source resyncs partially from it. A source that replicates from
+    the target without that shared id is an ordinary replica of it. The addresses then look swapped (RV(swapped)) and
+    the C(pair) finding is a blocker. A restart forgets the earlier id, so a pair cut over before one of its servers
+    restarted reads as swapped too. Check which server took the writes, then swap the addresses or drop the pair.
+  - Before Redis 7.0 (and on other servers without C(ACL DRYRUN)) the C(link_permissions) finding says it was not
+    checked, as it does when the module's login on the source may not run C(ACL DRYRUN).
   - The module does not fail on findings. It returns them so a play can show one table for the whole fleet. The
     M(kvmigrate.replication.migration_check) user (usually the C(kvmigrate.replication.preflight) role) decides.
 author:
@@ -64,6 +79,17 @@ options:
       - How many primaries up the source's chain to follow when looking for a loop.
     type: int
     default: 5
+  promote:
+    description:
+      - The migration ends with a fenced cutover (C(replicaof state=primary fence_source=true)), which needs the source
+        to be the primary. A source that is itself a replica is then a blocker instead of a warning.
+    type: bool
+    default: false
+notes:
+  - On the target the module sends C(INFO), C(ROLE) (Dragonfly) and C(CONFIG GET masteruser) (only when
+    O(primary_user) is unset, to know the user the link logs in as). On the source it sends C(INFO), C(ROLE)
+    (Dragonfly), C(ACL DRYRUN) and, for Dragonfly targets, C(FUNCTION LIST) and C(MODULE LIST). Refused commands
+    make the finding they serve say it was not checked.
 seealso:
   - module: kvmigrate.replication.replicaof
 '''
@@ -82,11 +108,22 @@ EXAMPLES = r'''
   ansible.builtin.assert:
     that: check.blockers == 0
     fail_msg: "{{ check.findings | selectattr('severity', 'equalto', 'blocker') | map(attribute='message') | list }}"
+
+- name: Check a pair that ends with a fenced cutover (a source that is a replica is then a blocker)
+  kvmigrate.replication.migration_check:
+    login_host: redis-new.example.com
+    primary_host: redis-old.example.com
+    promote: true
+  register: check_before_cutover
 '''
 
 RETURN = r'''
 findings:
-  description: One entry per check. C(severity) is V(ok), V(warning) or V(blocker).
+  description:
+    - One entry per check. C(severity) is V(ok), V(warning) or V(blocker).
+    - C(check) is one of C(source_reachable), C(target_reachable), C(pair), C(rdb_compatibility),
+      C(dragonfly_features) (Dragonfly targets), C(target_empty), C(source_role), C(target_memory),
+      C(replication_loop) (not for pairs cut over or swapped), C(link_permissions) and C(repl_backlog).
   returned: always
   type: list
   elements: dict
@@ -107,7 +144,16 @@ already_replicating:
   type: bool
   sample: false
 promoted:
-  description: The target is a primary and the source replicates from it, which is how a fenced cutover leaves a pair.
+  description:
+    - The target is a primary and the source replicates from it, with the replication id both kept from before the
+      promotion. That is how a fenced cutover leaves a pair.
+  returned: always
+  type: bool
+  sample: false
+swapped:
+  description:
+    - The target is a primary and the source an ordinary replica of it, with no earlier replication id in common. The
+      addresses look swapped and nothing was migrated; the C(pair) finding is a blocker.
   returned: always
   type: bool
   sample: false
@@ -120,12 +166,16 @@ cut_over:
   type: bool
   sample: false
 source:
-  description: What was read from the source (flavor, version, dbsize, used_memory, write rate in bytes per second).
+  description:
+    - What was read from the source (flavor, version, role, used_memory, write rate in bytes per second).
+    - C(dbsize) is the number of keys in every database (INFO keyspace), not only db 0.
   returned: always
   type: dict
   sample: {"flavor": "redis", "version": "7.0.15", "dbsize": 100000, "used_memory": 9437184, "write_rate": 1024.0}
 target:
-  description: What was read from the target (flavor, version, role, dbsize, maxmemory).
+  description:
+    - What was read from the target (flavor, version, role, maxmemory).
+    - C(dbsize) is the number of keys in every database (INFO keyspace), not only db 0.
   returned: always
   type: dict
   sample: {"flavor": "redis", "version": "7.0.15", "role": "primary", "dbsize": 0, "maxmemory": 0}
@@ -136,8 +186,9 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kvmigrate.replication.plugins.module_utils import info as info_utils
+from ansible_collections.kvmigrate.replication.plugins.module_utils import plan as plan_utils
 from ansible_collections.kvmigrate.replication.plugins.module_utils.connection import (
-    KvmigrateError, connect, connection_argument_spec, endpoint, primary_auth_argument_spec, require_redis,
+    KvmigrateError, connect, connection_argument_spec, endpoint, option_label, primary_auth_argument_spec, require_redis,
     same_endpoint, validate_connection_params, validate_port)
 
 
@@ -210,42 +261,107 @@ def _dragonfly_blockers(source, source_fields, findings):
         findings.add('dragonfly_features', 'ok', 'no hash-field TTLs, functions or non-JSON modules on the source')
 
 
-def _loop_check(params, source, source_status, findings):
-    """Follow the source's primaries: meeting the target means a loop."""
-    hops, current, status = 0, source, source_status
-    chain = [source.endpoint]
-    opened = []
-    try:
-        while status.get('role') == 'replica' and hops < params['max_hops']:
-            host, port = status.get('primary_host'), status.get('primary_port')
-            chain.append(endpoint(host, port))
-            if same_endpoint(host, port, params['login_host'], params['login_port']):
-                findings.add('replication_loop', 'blocker',
-                             'source %s replicates (via %s) from the target: promote or repoint the source first.' % (
-                                 source.endpoint, ' -> '.join(chain)))
-                return
-            try:
-                current = connect(params, host=host, port=port, username=params['primary_user'],
-                                  password=params['primary_password'], what='upstream', option_prefix='primary_')
-            except KvmigrateError:
-                break  # an unreachable upstream cannot be the target we just reached
-            opened.append(current)
-            status = current.status()[2]
-            hops += 1
-    finally:
-        for server in opened:
-            server.close()
-    findings.add('replication_loop', 'ok', 'no loop (chain %s)' % ' -> '.join(chain))
+def _pair_finding(replication, params, findings):
+    if replication.swapped:
+        findings.add('pair', 'blocker', (
+            'source %s is an ordinary replica of target %s (they share no replication history from before a promotion), '
+            'so the pair looks swapped and nothing was migrated: swap %s/%s and %s/%s; if %s was promoted from %s and a '
+            'server restarted since (a restart forgets that history), the pair is cut over and needs no migration.' % (
+                replication.source_endpoint, replication.target_endpoint, option_label(params, 'primary_host'),
+                option_label(params, 'primary_port'), option_label(params, 'login_host'), option_label(params, 'login_port'),
+                replication.target_endpoint, replication.source_endpoint)))
+    elif replication.promoted:
+        findings.add('pair', 'ok', 'target %s was promoted from source %s, which follows it (shared replication id %s '
+                     'from before the promotion)' % (replication.target_endpoint, replication.source_endpoint,
+                                                     replication.shared_history_id))
+    else:
+        findings.add('pair', 'ok', 'target %s, source %s' % (replication.target_endpoint, replication.source_endpoint))
+
+
+def _target_empty_finding(replication, target_status, params, findings):
+    keys = replication.target_keys
+    if replication.swapped:
+        findings.add('target_empty', 'warning', 'target %s holds %d keys as the primary of the source; not assessed '
+                     'until the pair is fixed (see the pair finding)' % (replication.target_endpoint, keys))
+    elif replication.cut_over:
+        findings.add('target_empty', 'ok', 'pair already cut over: %s' % (
+            'target and source both follow %s (a sibling took over the source)' % endpoint(
+                target_status.get('primary_host'), target_status.get('primary_port'))
+            if replication.sibling_moved else 'the target is primary and the source follows it'))
+    elif replication.already_replicating:
+        findings.add('target_empty', 'ok', 'target already replicates from this source (%d keys)' % keys)
+    elif replication.continues_history:
+        findings.add('target_empty', 'ok', 'target %s holds %d keys of the source\'s own replication history: a partial '
+                     'resync is possible and nothing is discarded' % (replication.target_endpoint, keys))
+    elif keys:
+        findings.add('target_empty', 'warning' if params['allow_flush'] else 'blocker',
+                     'target %s holds %d keys (all databases) that a full sync discards%s' % (
+                         replication.target_endpoint, keys,
+                         ' (allowed by %s)' % option_label(params, 'allow_flush') if params['allow_flush']
+                         else ': empty it or set %s' % option_label(params, 'allow_flush')))
+    else:
+        findings.add('target_empty', 'ok', 'target holds no keys')
+
+
+def _source_role_finding(replication, params, findings):
+    if replication.cut_over:
+        findings.add('source_role', 'ok', 'source %s follows %s since the cutover' % (
+            replication.source_endpoint, replication.source_primary_endpoint))
+    elif replication.source_is_replica:
+        findings.add('source_role', 'blocker' if params['promote'] else 'warning', (
+            'source %s is itself a replica of %s: chained replication works, but a fenced cutover needs the source to '
+            'be the primary; point %s/%s at %s, or promote the source first' % (
+                replication.source_endpoint, replication.source_primary_endpoint, option_label(params, 'primary_host'),
+                option_label(params, 'primary_port'), replication.source_primary_endpoint)))
+    else:
+        findings.add('source_role', 'ok', 'source %s is a primary' % replication.source_endpoint)
+
+
+def _link_permissions_finding(replication, params, target, source, findings):
+    """Whether the user the replication link will log in as may run PSYNC and REPLCONF on the source."""
+    if replication.cut_over:
+        findings.add('link_permissions', 'ok', 'not checked: the pair is already cut over')
+        return
+    user, how = plan_utils.link_user(params, target)
+    if user is None:
+        findings.add('link_permissions', 'ok', "not checked: the target's masteruser, which the link logs in as, "
+                     "cannot be read (CONFIG GET refused)")
+        return
+    outcome = plan_utils.link_permissions(source, user)
+    fix = 'ACL SETUSER %s %s' % (user, ' '.join('+%s' % c.lower() for c in plan_utils.LINK_COMMANDS_REQUIRED))
+    if not outcome['checked']:
+        findings.add('link_permissions', 'ok', 'not checked: %s' % outcome['reason'])
+    elif outcome['missing_user']:
+        findings.add('link_permissions', 'blocker', (
+            "source %s has no ACL user '%s', which the replication link logs in as (%s): create it there with "
+            "'%s' and its password, or set %s to a user the source has" % (
+                source.endpoint, user, how, fix, option_label(params, 'primary_user'))))
+    else:
+        missing = [c for c in outcome['denied'] if c in plan_utils.LINK_COMMANDS_REQUIRED]
+        if missing:
+            never = 'REPLCONF' in missing or 'SYNC' in outcome['denied']
+            findings.add('link_permissions', 'blocker', (
+                "ACL user '%s' on source %s, which the replication link logs in as (%s), may not run %s, so %s: run "
+                "'%s' on the source, or set %s to a user that may" % (
+                    user, source.endpoint, how, ' and '.join(missing),
+                    'the link would never come up' if never else 'every reconnect would be a full sync',
+                    fix, option_label(params, 'primary_user'))))
+        else:
+            findings.add('link_permissions', 'ok', "ACL user '%s' may run %s on source %s%s" % (
+                user, ' and '.join(plan_utils.LINK_COMMANDS_REQUIRED), source.endpoint,
+                ' (not SYNC, which only replicas without PSYNC use)' if outcome['denied'] else ''))
 
 
 def run(params):
     validate_connection_params(params)
-    validate_port(params['primary_port'], 'primary_port')
+    validate_port(params['primary_port'], 'primary_port', params)
     findings = _Findings()
-    result = dict(changed=False, already_replicating=False, promoted=False, cut_over=False, source={}, target={})
+    result = dict(changed=False, already_replicating=False, promoted=False, swapped=False, cut_over=False, source={},
+                  target={})
     if same_endpoint(params['primary_host'], params['primary_port'], params['login_host'], params['login_port']):
-        findings.add('pair', 'blocker', 'target %s and source are the same server: fix primary_host/primary_port.' % (
-            endpoint(params['login_host'], params['login_port'])))
+        findings.add('pair', 'blocker', 'target %s and source are the same server: fix %s/%s.' % (
+            endpoint(params['login_host'], params['login_port']), option_label(params, 'primary_host'),
+            option_label(params, 'primary_port')))
         return _finish(result, findings)
 
     servers = {}
@@ -264,48 +380,28 @@ def run(params):
         target, source = servers['target'], servers['source']
         target_fields, target_status = _read(target)
         source_fields, source_status = _read(source)
-        source_keys = info_utils.keyspace(source_fields)['dbsize']
-        target_keys = info_utils.keyspace(target_fields)['dbsize']
+        source_keys, target_keys = source.key_count(), target.key_count()
         source_memory, target_memory = info_utils.memory(source_fields), info_utils.memory(target_fields)
         rate = _write_rate(source, params['rate_sample_seconds'])
         result['source'] = dict(flavor=source.flavor, version=source.version, role=source_status.get('role'),
                                 dbsize=source_keys, used_memory=source_memory.get('used_memory'), write_rate=rate)
         result['target'] = dict(flavor=target.flavor, version=target.version, role=target_status.get('role'),
                                 dbsize=target_keys, maxmemory=target_memory.get('maxmemory'))
-        already = target_status.get('role') == 'replica' and same_endpoint(
-            target_status.get('primary_host'), target_status.get('primary_port'), params['primary_host'], params['primary_port'])
-        result['already_replicating'] = already
-        # A pair already cut over by kvmigrate.replication.replicaof fence_source: the old source follows the target.
-        promoted = target_status.get('role') == 'primary' and source_status.get('role') == 'replica' and same_endpoint(
-            source_status.get('primary_host'), source_status.get('primary_port'), params['login_host'], params['login_port'])
-        # A sibling moved to the promoted target (the promote role does that): target and source follow one primary.
-        sibling_moved = target_status.get('role') == 'replica' and source_status.get('role') == 'replica' and same_endpoint(
-            target_status.get('primary_host'), target_status.get('primary_port'),
-            source_status.get('primary_host'), source_status.get('primary_port'))
-        result['promoted'] = promoted
-        result['cut_over'] = cut_over = promoted or sibling_moved
+        replication = plan_utils.ReplicationPlan((params['login_host'], params['login_port']), target_status,
+                                                 (params['primary_host'], params['primary_port']), source_status,
+                                                 target_keys)
+        result.update(already_replicating=replication.already_replicating, promoted=replication.promoted,
+                      swapped=replication.swapped, cut_over=replication.cut_over)
 
+        _pair_finding(replication, params, findings)
         ok, reason = info_utils.replication_compatibility(source.flavor, source.version, target.flavor, target.version)
         findings.add('rdb_compatibility', 'ok' if ok else 'blocker',
                      '%s %s -> %s %s can replicate' % (source.flavor, source.version, target.flavor, target.version)
                      if ok else reason)
         if target.flavor == 'dragonfly':
             _dragonfly_blockers(source, source_fields, findings)
-
-        if cut_over:
-            findings.add('target_empty', 'ok', 'pair already cut over: %s' % (
-                'target and source both follow %s (a sibling took over the source)' % endpoint(
-                    target_status.get('primary_host'), target_status.get('primary_port'))
-                if sibling_moved else 'the target is primary and the source follows it'))
-        elif already:
-            findings.add('target_empty', 'ok', 'target already replicates from this source (%d keys)' % target_keys)
-        elif target_keys:
-            findings.add('target_empty', 'warning' if params['allow_flush'] else 'blocker',
-                         'target %s holds %d keys that a full sync discards%s' % (
-                             target.endpoint, target_keys,
-                             ' (allowed by allow_flush)' if params['allow_flush'] else ': empty it or set allow_flush'))
-        else:
-            findings.add('target_empty', 'ok', 'target holds no keys')
+        _target_empty_finding(replication, target_status, params, findings)
+        _source_role_finding(replication, params, findings)
 
         maxmemory, used = target_memory.get('maxmemory') or 0, source_memory.get('used_memory') or 0
         if maxmemory and maxmemory < used:
@@ -314,8 +410,17 @@ def run(params):
         else:
             findings.add('target_memory', 'ok', 'target maxmemory %s, source uses %d bytes' % (maxmemory or 'unlimited', used))
 
-        if not cut_over:
-            _loop_check(params, source, source_status, findings)
+        # A pair already cut over, or swapped, has the source below the target by design or by mistake; the pair
+        # finding says which, and a loop finding would only repeat it.
+        if not (replication.cut_over or replication.swapped):
+            looped, chain = plan_utils.upstream_loop(params, source, source_status, params['max_hops'])
+            if looped:
+                findings.add('replication_loop', 'blocker',
+                             'source %s replicates (via %s) from the target: promote or repoint the source first.' % (
+                                 source.endpoint, ' -> '.join(chain)))
+            else:
+                findings.add('replication_loop', 'ok', 'no loop (chain %s)' % ' -> '.join(chain))
+        _link_permissions_finding(replication, params, target, source, findings)
 
         backlog = source_status.get('repl_backlog_size')
         if rate and backlog and backlog / rate < params['min_backlog_seconds']:
@@ -348,6 +453,7 @@ def main(module_class=AnsibleModule):
         rate_sample_seconds=dict(type='float', default=1.0),
         min_backlog_seconds=dict(type='float', default=60.0),
         max_hops=dict(type='int', default=5),
+        promote=dict(type='bool', default=False),
     )
     module = module_class(argument_spec=argument_spec, supports_check_mode=True)
     require_redis(module)

@@ -17,8 +17,10 @@ description:
   - Idempotent. A target that already replicates from the same primary is left alone, and C(REPLICAOF) is never sent
     again. Addresses are resolved before they are compared, so C(localhost) and C(127.0.0.1) count as the same
     primary. This matters because Dragonfly starts a new full sync on every C(REPLICAOF).
-  - Safe. A full sync discards the target's data. A target that holds keys and does not already replicate from that
-    primary is refused, and the error says how many keys would be discarded. Set O(allow_flush=true) to allow it.
+  - Safe. A full sync discards the target's data, in every database. A target that holds keys in any database and
+    does not already replicate from that primary is refused, and the error says how many keys would be discarded.
+    Set O(allow_flush=true) to allow it. M(kvmigrate.replication.migration_check) makes the same decision, from the
+    same code, before anything changes.
   - Sets C(masteruser)/C(masterauth) on the target, only when they differ, so the replication link can authenticate.
   - To wait until the new replica has really synced, use M(kvmigrate.replication.wait_for_sync) after this module.
   - With O(state=primary) and O(fence_source=true) the promotion is a fenced cutover that loses no acknowledged
@@ -29,7 +31,12 @@ description:
     C(-NOREPLICAS) from the source and can retry on the target. Writes are held for a few milliseconds.
   - If any step fails, or the target does not catch up in time, the steps already done are undone in reverse and the
     pause is lifted. The source is a writable primary again, the target stays (or becomes again) its replica, and the
-    module fails with the offsets it saw.
+    module fails with the offsets it saw. The same undo runs when the module is interrupted (Ctrl-C, a task
+    C(timeout)).
+  - Before the promotion the source gets a guard (C(min-replicas-to-write) set to its count of good replicas), so it
+    refuses writes by itself once the target has left it. If the module or the control node dies at any step, there is
+    never more than one writable primary. Running the same task again completes the interrupted cutover, or puts both
+    ends back when it cannot, and says which in RV(cutover.recovery).
   - See C(docs/cutover.md) in the collection for the methods, their pauses and a benchmark.
 author:
   - kvmigrate.replication maintainers (@kvmigrate)
@@ -272,7 +279,10 @@ commands:
   elements: str
   sample: ["CONFIG SET masterauth ********", "REPLICAOF 10.0.0.11 6379"]
 keys_discarded:
-  description: Keys the target held when a full sync that discards them was started (or would be, in check mode).
+  description:
+    - Keys the target held, summed over every database, when a full sync that discards them was started (or would
+      be, in check mode).
+    - V(0) when nothing is discarded, including a target whose replication history the primary continues.
   returned: success
   type: int
   sample: 0
@@ -346,6 +356,21 @@ cutover:
       returned: when the cutover ran with O(check_writes=true)
       type: bool
       sample: true
+    guard:
+      description:
+        - V(pause) only. The C(min-replicas-to-write)/C(min-replicas-max-lag) the source got before the promotion, so that
+          it refuses writes by itself once the target has left it, even if the module dies before the fence. The
+          source's own values are put back after a V(replicaof_target) fence. See C(docs/cutover.md).
+      returned: when the pause method ran
+      type: dict
+      sample: {"min_replicas_to_write": 1, "min_replicas_max_lag": 2}
+    recovery:
+      description:
+        - Null for a plain run. When this run found the record (key C(kvmigrate:cutover)) of an earlier cutover that
+          was interrupted, V(completed) means it finished that cutover, and V(reverted) means it could not and put both
+          ends back as they were before it (the module then fails, saying why).
+      type: str
+      sample: completed
     source_before:
       description: Role and primary of the source before the cutover.
       type: dict
@@ -358,8 +383,11 @@ cutover:
       description: The cutover's commands, each prefixed with the end it went to. Passwords are masked.
       type: list
       elements: str
-      sample: ["source: CLIENT PAUSE 5000 WRITE", "target: REPLICAOF NO ONE", "source: REPLICAOF 10.0.0.12 6379",
-               "source: CLIENT UNPAUSE"]
+      sample: ["source: SET kvmigrate:cutover {...} PX 604800000", "source: CLIENT PAUSE 5000 WRITE",
+               "source: CONFIG SET min-replicas-max-lag 2", "source: CONFIG SET min-replicas-to-write 1",
+               "target: REPLICAOF NO ONE", "source: REPLICAOF 10.0.0.12 6379", "source: CLIENT UNPAUSE",
+               "source: CONFIG SET min-replicas-to-write 0", "source: CONFIG SET min-replicas-max-lag 10",
+               "target: DEL kvmigrate:cutover"]
     undone:
       description: On failure only. True when every undo step succeeded, so both ends are back as they were.
       type: bool
@@ -368,7 +396,7 @@ cutover:
       description: On failure only. The undo steps that ran, newest change first.
       type: list
       elements: str
-      sample: ["source: undo fence", "target: undo promotion"]
+      sample: ["source: undo fence", "target: undo promotion", "source: restore min replicas", "source: delete record"]
 timeline:
   description:
     - Wall-clock times on the control node, added by the action plugin; the migration report uses them.
@@ -391,9 +419,10 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kvmigrate.replication.plugins.module_utils import cutover as cutover_utils
 from ansible_collections.kvmigrate.replication.plugins.module_utils import info as info_utils
+from ansible_collections.kvmigrate.replication.plugins.module_utils import plan as plan_utils
 from ansible_collections.kvmigrate.replication.plugins.module_utils.connection import (
-    KvmigrateError, claim_operation, connect, connection_argument_spec, primary_auth_argument_spec, require_redis,
-    same_endpoint, validate_connection_params, validate_port, endpoint)
+    KvmigrateError, claim_operation, connect, connection_argument_spec, option_label, primary_auth_argument_spec,
+    require_redis, same_endpoint, validate_connection_params, validate_port, endpoint)
 
 
 def _role_view(status):
@@ -412,7 +441,7 @@ def _validate(params):
     if params['state'] == 'replica':
         if not params['primary_host']:
             raise KvmigrateError("Option primary_host is required with state=replica: set it to the source's address.")
-        validate_port(params['primary_port'], 'primary_port')
+        validate_port(params['primary_port'], 'primary_port', params)
         if same_endpoint(params['primary_host'], params['primary_port'], params['login_host'], params['login_port']):
             raise KvmigrateError(
                 "Target %s would replicate from itself (primary_host=%s, primary_port=%s): point primary_host/primary_port "
@@ -440,57 +469,31 @@ def _plan_replica(target, params, status, previous):
             plan.append(('CONFIG', 'SET', config, wanted))
             previous[config] = current
 
-    already = status.get('role') == 'replica' and same_endpoint(
-        status.get('primary_host'), status.get('primary_port'), params['primary_host'], params['primary_port'])
-    keys = 0
-    if not already:
-        _refuse_loop(target, params, status)
-        keys = target.key_count()
-        if keys and not params['allow_flush'] and _continues_history(target, params, status):
-            keys = 0  # the new primary already holds what the target holds: nothing is discarded
-        if keys and not params['allow_flush']:
-            raise KvmigrateError(
-                "Target %s holds %d keys; replicating from %s would discard them. Empty the target, or set allow_flush: true "
-                "if losing them is intended." % (target.endpoint, keys, endpoint(params['primary_host'], params['primary_port'])),
-                keys=keys)
-        plan.append(('REPLICAOF', params['primary_host'], str(params['primary_port'])))
+    replication = plan_utils.ReplicationPlan((params['login_host'], params['login_port']), status,
+                                             (params['primary_host'], params['primary_port']),
+                                             target_keys=target.key_count())
+    if replication.already_replicating:
+        return plan, 0
+    _refuse_loop(target, replication)
+    if replication.keys_discarded and not params['allow_flush'] and replication.wants_source_status:
+        replication.source_status = plan_utils.read_source_status(params)
+    keys = replication.keys_discarded
+    if keys and not params['allow_flush']:
+        raise KvmigrateError(
+            "Target %s holds %d keys (all databases); replicating from %s would discard them. Empty the target, or set "
+            "%s: true if losing them is intended." % (target.endpoint, keys, replication.source_endpoint,
+                                                     option_label(params, 'allow_flush')), keys=keys)
+    plan.append(('REPLICAOF', params['primary_host'], str(params['primary_port'])))
     return plan, keys
 
 
-def _continues_history(target, params, status):
-    """True when the target is a replica whose data is a point of the new primary's own replication history:
-    the primary's replication id, or the id it had before its promotion (``master_replid2``), is the target's.
-
-    That is a sibling of a promoted target (both replicas of one source) moving to it after the cutover: Redis
-    continues its stream with a partial resync, and even a full sync would only bring it forward in the same
-    history, so none of its keys are lost. Anything unreadable counts as False, and the usual refusal stands."""
-    if status.get('role') != 'replica' or not status.get('replid'):
-        return False
-    try:
-        # the TLS and timeout options apply to the primary as well, as they do to the cutover's source
-        primary = connect(params, host=params['primary_host'], port=params['primary_port'],
-                          username=params['primary_user'], password=params['primary_password'], what='primary',
-                          option_prefix='primary_')
-    except KvmigrateError:
-        return False
-    try:
-        dummy, dummy, primary_status = primary.status()
-    except KvmigrateError:
-        return False
-    finally:
-        primary.close()
-    return status['replid'] in (primary_status.get('replid'), primary_status.get('replid2'))
-
-
-def _refuse_loop(target, params, status):
+def _refuse_loop(target, replication):
     """A target whose own replica is the primary we were given would form a loop."""
-    for replica in status.get('replicas') or []:
-        if same_endpoint(replica.get('ip'), replica.get('port'), params['primary_host'], params['primary_port']):
-            raise KvmigrateError(
-                "Target %s already feeds %s as its replica; making it replicate from %s would form a replication loop. "
-                "Promote or repoint %s first." % (target.endpoint, endpoint(replica.get('ip'), replica.get('port')),
-                                                  endpoint(params['primary_host'], params['primary_port']),
-                                                  params['primary_host']))
+    replica = replication.feeding_source
+    if replica:
+        raise KvmigrateError(
+            "Target %s already feeds %s as its replica; making it replicate from %s would form a replication loop. "
+            "Promote or repoint %s first." % (target.endpoint, replica, replication.source_endpoint, replica))
 
 
 def _apply(target, plan, previous):

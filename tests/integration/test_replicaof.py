@@ -162,6 +162,7 @@ def test_two_host_replication_loop_is_refused(redis_bin, start_server, run_modul
     loop = run_module('replicaof', _replica_args(first, second))
     assert loop['rc'] == 1
     assert 'replication loop' in loop['msg']
+    assert 'Promote or repoint 127.0.0.1:%d first.' % second.port in loop['msg']
     assert first.client().info('replication')['role'] == 'master'
 
 
