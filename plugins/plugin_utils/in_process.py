@@ -8,114 +8,62 @@ Every module of this collection is a network client: it runs where it is delegat
 talks to Redis over TCP. Run the usual way, each task starts a new Python process that imports
 ``ansible.module_utils.basic`` and redis-py again, which costs about 0.35 CPU-s. That is most of a fleet migration's
 CPU time. When the task's connection is ``local``, the action plugin imports the module and calls its ``main()``
-in the worker instead. The module gets a ``ControllerModule`` in place of ``AnsibleModule``, with the same argument
-validation (``ModuleArgumentSpecValidator``), the same ``no_log`` masking (``remove_values``), and the same result
-keys. ansible.netcommon does the same for network modules (its ``import_modules`` option).
+in the worker instead, as ansible.netcommon does for network modules (its ``import_modules`` option).
+
+``module_runner.run_module_in_worker`` runs it there with ``ControllerModule`` (the real ``AnsibleModule`` with
+its result hook replaced) and returns what a module process would have printed; ``ModuleAction`` parses that with
+``ActionBase._parse_returned_data``, as it parses a module process's output, so both paths give the same result.
 
 The module runs the usual way, as a new process, when any of these is true:
 
+* the variable ``kvmigrate_in_process`` is false;
 * the connection is not ``local``;
-* ``become``, ``async`` or an ``environment`` is set on the task;
-* the module needs redis-py and the controller's Python lacks it;
-* the variable ``kvmigrate_in_process`` is false.
+* ``become``, ``async``, a task ``timeout`` or an ``environment`` is set on the task;
+* the Python interpreter set for the host (``ansible_python_interpreter``, templated, or the
+  ``interpreter_python`` setting) is not the controller's Python;
+* the module needs redis-py and the controller's Python lacks it.
+
+A task ``timeout`` stops the task with an exception raised in the worker wherever it is; in the worker that would be
+inside the module, between two Redis commands of a cutover, so such a task runs the module as a process. An
+interpreter left to discovery (unset, ``auto``, ``auto_silent``, ``auto_legacy``, ``auto_legacy_silent``) names no
+Python: the worker's Python, the one running ``ansible-playbook``, runs the module.
 """
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import json
+import inspect
+import os
+import shutil
+import sys
 import time
-import traceback
 
-from ansible.module_utils.common.arg_spec import ModuleArgumentSpecValidator
-from ansible.module_utils.common.parameters import remove_values
-from ansible.module_utils.errors import UnsupportedError
+from ansible import constants as C
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
+from ansible.vars.clean import remove_internal_keys
+
+from ansible_collections.kvmigrate.replication.plugins.plugin_utils.module_runner import (
+    PROFILE, encode_module_args, run_module_in_worker)
 
 # Imported here, by the strategy in the main process when it loads the action plugin: each worker forked from it then
 # finds redis-py already imported. None when redis-py is missing.
 from ansible_collections.kvmigrate.replication.plugins.module_utils.connection import redis
 
-
-class ModuleExit(BaseException):
-    """Raised by ControllerModule.exit_json/fail_json; a BaseException, like the SystemExit a module ends with, so
-    that a module's ``except Exception`` cannot swallow it while its ``finally`` blocks still run."""
-
-    def __init__(self, result):
-        super(ModuleExit, self).__init__('module exited')
-        self.result = result
+INTERPRETER_DISCOVERY = ('auto', 'auto_legacy', 'auto_silent', 'auto_legacy_silent')
+_PARSE_TAKES_PROFILE = 'profile' in inspect.signature(ActionBase._parse_returned_data).parameters
 
 
-class ControllerModule:
-    """The part of AnsibleModule's interface this collection's modules use, for a module run in the worker.
-
-    Constructed with AnsibleModule's keyword arguments plus how the task runs (its arguments, check mode, diff mode,
-    the module's name)."""
-
-    def __init__(self, argument_spec, supports_check_mode=False, mutually_exclusive=None, required_together=None,
-                 required_one_of=None, required_if=None, required_by=None, task_args=None, check_mode=False,
-                 diff=False, name='module'):
-        self.check_mode = bool(check_mode)
-        self._diff = bool(diff)  # AnsibleModule's name for diff mode
-        self._warnings = []
-        self.no_log_values = set()
-        # The module path sends the arguments as JSON: the same round trip drops Ansible's data tags and copies.
-        self.params = json.loads(json.dumps(task_args or {}))
-        validator = ModuleArgumentSpecValidator(argument_spec, mutually_exclusive, required_together,
-                                                required_one_of, required_if, required_by)
-        validation = validator.validate(self.params)
-        self.params.update(validation.validated_parameters)
-        self.no_log_values.update(validation._no_log_values)  # pylint: disable=protected-access
-        if validation.error_messages:
-            msg = validation.errors.msg
-            if isinstance(validation.errors[0], UnsupportedError):
-                msg = 'Unsupported parameters for (%s) module: %s' % (name, msg)
-            self.fail_json(msg=msg)
-        if self.check_mode and not supports_check_mode:
-            self.exit_json(skipped=True, msg='module (%s) does not support check mode' % name)
-
-    def warn(self, warning):
-        self._warnings.append(warning)
-
-    def _result(self, kwargs):
-        kwargs.setdefault('invocation', {'module_args': self.params})
-        if self._warnings:
-            kwargs['warnings'] = list(self._warnings)
-        # as AnsibleModule does: mask no_log values everywhere, keep booleans and None at the top level as they are
-        preserved = dict((key, value) for key, value in kwargs.items() if value is None or isinstance(value, bool))
-        kwargs = remove_values(kwargs, self.no_log_values)
-        kwargs.update(preserved)
-        # the module path returns JSON: the same round trip fails on a value JSON cannot hold, as a module would
-        return json.loads(json.dumps(kwargs))
-
-    def exit_json(self, **kwargs):
-        raise ModuleExit(self._result(kwargs))
-
-    def fail_json(self, msg, **kwargs):
-        kwargs.pop('exception', None)  # AnsibleModule shows a traceback only when asked; the message says it all
-        kwargs.update(failed=True, msg=str(msg))
-        raise ModuleExit(self._result(kwargs))
-
-
-def run_in_process(main, name, task_args, check_mode=False, diff=False):
-    """Call a module's ``main(module_class=...)`` with a ControllerModule; return the module's result."""
-    modules = []
-
-    def factory(**module_kwargs):
-        modules.append(ControllerModule(task_args=task_args, check_mode=check_mode, diff=diff, name=name,
-                                        **module_kwargs))
-        return modules[-1]
-
+def same_python(interpreter, executable):
+    """True when ``interpreter`` (a path or a name on PATH) runs as the Python ``executable``: the same binary, found
+    in the same directory. A venv's python is a link to its base Python but has other packages, so the directory
+    counts as much as the file."""
+    path = shutil.which(interpreter)
+    if not path:
+        return False
     try:
-        main(module_class=factory)
-    except ModuleExit as done:
-        return done.result
-    except Exception as exc:  # pylint: disable=broad-except
-        # the module path reports a crash as MODULE FAILURE with its traceback: the same here, no_log values masked
-        secrets = modules[-1].no_log_values if modules else set()
-        return remove_values(dict(failed=True, msg='%s failed in the controller process: %s' % (name, exc),
-                                  exception=traceback.format_exc()), secrets)
-    return dict(failed=True, msg='%s ended without a result' % name)
+        return os.path.samefile(os.path.dirname(path), os.path.dirname(executable)) and os.path.samefile(path, executable)
+    except OSError:
+        return False
 
 
 class ModuleAction(ActionBase):
@@ -131,10 +79,26 @@ class ModuleAction(ActionBase):
     NEEDS_REDIS = True
     TIMELINE = False  # add timeline.started_at/finished_at (Unix time on the controller) to the result
 
+    def task_var(self, task_vars, name, default=None):
+        """A task variable, templated: Ansible hands action plugins the variables as written."""
+        if name not in task_vars:
+            return default
+        return self._templar.template(task_vars[name])
+
+    def _interpreter(self, task_vars):
+        """The Python the host's settings name for modules, templated; None when left to interpreter discovery."""
+        host_vars = task_vars
+        if self._task.delegate_to:  # as ActionBase._configure_module picks them
+            host_vars = (task_vars.get('ansible_delegated_vars') or {}).get(self._task.delegate_to, task_vars)
+        configured = C.config.get_config_value('INTERPRETER_PYTHON', variables=host_vars)
+        interpreter = self._templar.template(configured) if configured else configured
+        if not interpreter or str(interpreter).strip() in INTERPRETER_DISCOVERY:
+            return None
+        return str(interpreter).strip()
+
     def in_process_refusal(self, task_vars):
         """Why this task must run the module as a new process, or None when it may run in the worker."""
-        setting = task_vars.get('kvmigrate_in_process', True)
-        if not boolean(setting, strict=False):
+        if not boolean(self.task_var(task_vars, 'kvmigrate_in_process', True), strict=False):
             return 'kvmigrate_in_process is false'
         transport = getattr(self._connection, 'transport', None)
         if transport != 'local':
@@ -143,13 +107,30 @@ class ModuleAction(ActionBase):
             return 'become is set'
         if self._task.async_val:
             return 'async is set'
+        if getattr(self._task, 'timeout', None):
+            return 'the task sets timeout (%s s)' % self._task.timeout
         environment = {}
         self._compute_environment_string(environment)
         if environment:
             return 'the task sets an environment (%s)' % ', '.join(sorted(environment))
+        interpreter = self._interpreter(task_vars)
+        if interpreter is not None and not same_python(interpreter, sys.executable):
+            return "the Python interpreter is %s, not the controller's %s" % (interpreter, sys.executable)
         if self.NEEDS_REDIS and redis is None:
             return "redis-py is not installed in the controller's Python"
         return None
+
+    def _result_from_output(self, output):
+        """The task result from a module's output, parsed and cleaned as ActionBase._execute_module does."""
+        if _PARSE_TAKES_PROFILE:
+            data = self._parse_returned_data(output, PROFILE)
+        else:
+            data = self._parse_returned_data(output)
+        remove_internal_keys(data)
+        for stream in ('stdout', 'stderr'):
+            if stream in data and '%s_lines' % stream not in data:
+                data['%s_lines' % stream] = (data[stream] or '').splitlines()
+        return data
 
     def run_module(self, task_vars, wrap_async=False):
         """The module's result, run in the worker or as a new process."""
@@ -157,8 +138,9 @@ class ModuleAction(ActionBase):
         refusal = self.in_process_refusal(task_vars)
         if refusal is None:
             self._display.vvv('%s: %s runs in the controller process' % (host, self.MODULE))
-            return run_in_process(self.MAIN, self.MODULE, dict(self._task.args),
-                                  check_mode=self._task.check_mode, diff=self._task.diff)
+            module_args = dict(self._task.args)
+            self._update_module_args(self.MODULE, module_args, task_vars)
+            return self._result_from_output(run_module_in_worker(self.MAIN, encode_module_args(module_args)))
         self._display.vvv('%s: %s runs as a module process (%s)' % (host, self.MODULE, refusal))
         return self._execute_module(module_name=self.MODULE, module_args=self._task.args, task_vars=task_vars,
                                     wrap_async=wrap_async)

@@ -130,9 +130,22 @@ def ansible_env(extra=None):
     return env
 
 
+# How run_module runs a module: "process" (a new Python process per module, as Ansible runs modules elsewhere) or
+# "worker" (the action plugin's in-worker path, plugins/plugin_utils/in_process.py, the default on the control node).
+RUNNERS = ('process', 'worker')
+
+
+def module_runner():
+    runner = os.environ.get('KVMIGRATE_TEST_RUNNER', 'process')
+    if runner not in RUNNERS:
+        raise RuntimeError('KVMIGRATE_TEST_RUNNER is %r: set it to one of %s' % (runner, ', '.join(RUNNERS)))
+    return runner
+
+
 def run_module(name, args, check_mode=False, diff=False, timeout=300):
     """Run one module of the collection the way Ansible does (a JSON args file, a
-    separate Python process) and return its JSON result plus 'rc'."""
+    separate Python process) and return its JSON result plus 'rc'. KVMIGRATE_TEST_RUNNER=worker
+    runs it in that process as the action plugin does in the Ansible worker (tests/support/worker_module.py)."""
     payload = dict(args)
     payload['_ansible_check_mode'] = check_mode
     payload['_ansible_diff'] = diff
@@ -140,8 +153,11 @@ def run_module(name, args, check_mode=False, diff=False, timeout=300):
         json.dump({'ANSIBLE_MODULE_ARGS': payload}, handle)
         path = handle.name
     try:
-        proc = subprocess.run([sys.executable, '-m', 'ansible_collections.kvmigrate.replication.plugins.modules.%s' % name,
-                               path], capture_output=True, text=True, env=ansible_env(), timeout=timeout, check=False)
+        if module_runner() == 'worker':
+            command = [sys.executable, os.path.join(REPO, 'tests', 'support', 'worker_module.py'), name, path]
+        else:
+            command = [sys.executable, '-m', 'ansible_collections.kvmigrate.replication.plugins.modules.%s' % name, path]
+        proc = subprocess.run(command, capture_output=True, text=True, env=ansible_env(), timeout=timeout, check=False)
     finally:
         os.unlink(path)
     lines = [line for line in proc.stdout.splitlines() if line.startswith('{')]
