@@ -1,5 +1,4 @@
 """After migrate.yml --check with migrate_promote=true: nothing changed on any server."""
-import json
 import os
 
 import kvlab
@@ -33,12 +32,7 @@ def test_sources_are_untouched_writable_primaries(conn):
         assert client.set('molecule:check-probe', 1, px=1000)
 
 
-def test_the_report_says_check_mode_and_shows_the_flush_warning(host):
-    latest = host.file(os.path.join(os.environ['MOLECULE_EPHEMERAL_DIRECTORY'], 'reports', 'latest.json'))
-    assert latest.exists, 'migrate.yml --check wrote no report (did it fail?)'
-    report = json.loads(latest.content_string)
-    assert report['check_mode'] is True
-    pairs = {p['target']: p for p in report['pairs']}
-    assert not any(p['failed'] for p in pairs.values())
-    assert not any(p['promoted'] for p in pairs.values())
-    assert any('allowed by allow_flush' in f for f in pairs['t2_from_s2']['preflight']['findings'])
+def test_check_mode_writes_no_report_file(host):
+    # a dry run changes nothing on disk either: its report is the play output and the set_stats summary
+    reports = host.file(os.path.join(os.environ['MOLECULE_EPHEMERAL_DIRECTORY'], 'reports'))
+    assert not reports.exists or reports.listdir() == [], 'migrate.yml --check wrote report files'
