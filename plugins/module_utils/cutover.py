@@ -4,34 +4,42 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The fenced promotion: one state machine that moves the primary role from a
 source to its replica (the target) without losing an acknowledged write, and
-undoes itself when it cannot finish.
+undoes itself when it cannot finish. The decisions it applies (method, fence,
+time budget, guard values) live in ``cutover_policy.py``; the write probe of
+``check_writes`` in ``probe.py``.
 
-Methods (``choose_method``):
+Methods:
 
-* ``pause``: ``CLIENT PAUSE <fence_timeout_ms> WRITE`` on the source, read its
-  ``master_repl_offset`` once, wait until the target has applied at least that
-  much, ``REPLICAOF NO ONE`` on the target, fence the source, ``CLIENT UNPAUSE``.
-  A paused source still PINGs its replicas, so its offset can grow without
-  data; the target only has to reach the offset read after the pause (facts
-  file, CLIENT PAUSE caveat).
+* ``pause``: write the cutover record on the source, ``CLIENT PAUSE
+  <fence_timeout_ms> WRITE``, read its ``master_repl_offset`` once, set the
+  guard (``min-replicas-to-write`` = its good replicas, target included), wait
+  until the target has applied that offset, ``REPLICAOF NO ONE`` on the
+  target, fence the source, ``CLIENT UNPAUSE``, then put the source's
+  ``min-replicas-*`` back (``replicaof_target`` fence) and delete the record.
 * ``failover``: Redis/Valkey ``FAILOVER TO <target> TIMEOUT <ms>``: the source
   does the same inside the server and ends as a replica of the target.
 * ``takeover``: Dragonfly ``REPLTAKEOVER`` on the target; the old primary shuts
   itself down once the target has everything.
 
-Fences (``choose_fence``), applied before the pause is lifted so that a write
-retried against the old primary fails loudly instead of being lost:
+Why the guard: the module (or the whole control node) can die at any step. The
+pause ends by itself after ``fence_timeout_ms``; without the guard a source
+whose target was promoted but whose fence never came would then take writes
+next to a writable target. With the guard the source refuses them itself
+(``-NOREPLICAS``) once the target has left it, so there is never more than one
+writable primary, whatever stops the module. ``failover`` and ``takeover`` run
+inside the servers and need no guard.
 
-* ``replicaof_target``: the source becomes a read-only replica of the target
-  (``-READONLY``); it is also the rollback path. Needs a target that can be a
-  primary for the source (PSYNC, and an RDB version the source loads).
-* ``min_replicas``: ``min-replicas-to-write`` above the source's replica count,
-  so every write gets ``-NOREPLICAS`` (Dragonfly targets, or a source that
-  could not load the target's RDB).
+Why the record: a re-run of the same task must finish an interrupted cutover or
+put both ends back, and the source's own ``min-replicas-*`` values must survive
+the controller. The record (key ``kvmigrate:cutover``) holds them, with the
+fence, the source's address and the target's run id; the target gets a copy by
+replication before it is promoted. A re-run finds it and says in
+``cutover.recovery`` what it did: ``completed`` or ``reverted``.
 
-Every change is pushed on an undo stack; if any step fails (or the target does
-not catch up in time) the stack is unwound and the pause is lifted in a
-``finally``: no in-between state survives a failure.
+Every change is pushed on an undo stack; if any step fails, or the module is
+interrupted (``KeyboardInterrupt``, ``SystemExit``, Ansible's task timeout),
+the stack is unwound and the pause is lifted in a ``finally``; an interruption
+is then raised again.
 """
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
@@ -39,225 +47,54 @@ __metaclass__ = type
 import time
 
 from ansible_collections.kvmigrate.replication.plugins.module_utils import info as info_utils
+from ansible_collections.kvmigrate.replication.plugins.module_utils import probe as probe_utils
 from ansible_collections.kvmigrate.replication.plugins.module_utils.connection import (
-    KvmigrateError, claim_operation, connect, endpoint, resolve, same_endpoint, validate_port)
+    KvmigrateError, claim_operation, connect, endpoint, resolve, same_endpoint)
+from ansible_collections.kvmigrate.replication.plugins.module_utils.cutover_policy import (
+    COMMAND_SHARE, FENCE_AUTO, FENCE_MIN_REPLICAS, FENCE_MODES, FENCE_REPLICAOF, FENCE_SHUTDOWN, METHOD_AUTO,
+    METHOD_FAILOVER, METHOD_PAUSE, METHOD_TAKEOVER, METHODS, MIN_FENCE_TIMEOUT_MS, MIN_REPLICAS_CONFIGS, POLL_SLEEP,
+    PROMOTION_DEADLINE_SHARE, RECORD_KEY, RECORD_TTL_MS, SOURCE_OPTIONS, WAIT_SHARE, CutoverError, budget, caught_up,
+    choose_fence, choose_method, cutover_argument_spec, decode_record, encode_record, fenced_by_min_replicas,
+    guard_values, min_replicas_fence, promotion_lost_nothing, role_view, validate_cutover_params)
 
-METHOD_AUTO = 'auto'
-METHOD_PAUSE = 'pause'
-METHOD_FAILOVER = 'failover'
-METHOD_TAKEOVER = 'takeover'
-METHODS = (METHOD_AUTO, METHOD_PAUSE, METHOD_FAILOVER, METHOD_TAKEOVER)
+# Names other modules and the tests take from here: the policy is part of this module's interface.
+__all__ = ['COMMAND_SHARE', 'FENCE_AUTO', 'FENCE_MIN_REPLICAS', 'FENCE_MODES', 'FENCE_REPLICAOF', 'FENCE_SHUTDOWN',
+           'METHOD_AUTO', 'METHOD_FAILOVER', 'METHOD_PAUSE', 'METHOD_TAKEOVER', 'METHODS', 'MIN_FENCE_TIMEOUT_MS',
+           'Cutover', 'CutoverError', 'RECOVERY_COMPLETED', 'RECOVERY_REVERTED', 'budget', 'caught_up',
+           'choose_fence', 'choose_method', 'cutover_argument_spec', 'fenced_by_min_replicas', 'min_replicas_fence',
+           'role_view', 'validate_cutover_params']
 
-FENCE_AUTO = 'auto'
-FENCE_REPLICAOF = 'replicaof_target'
-FENCE_MIN_REPLICAS = 'min_replicas'
-FENCE_SHUTDOWN = 'shutdown'
-FENCE_MODES = (FENCE_AUTO, FENCE_REPLICAOF, FENCE_MIN_REPLICAS)
+RECOVERY_COMPLETED = 'completed'
+RECOVERY_REVERTED = 'reverted'
 
-# min-replicas-to-write set on a fenced source: far above any real replica count.
-FENCE_REPLICAS_TO_WRITE = 1000
-# min-replicas-max-lag must be non-zero for min-replicas-to-write to be enforced.
-FENCE_REPLICAS_MAX_LAG = 10
-
-# Shares of fence_timeout_ms. The catch-up wait may use WAIT_SHARE of it; every
-# command sent while the source is paused is bounded by COMMAND_SHARE. The last
-# poll, the promotion and the fence (3 commands) then still land before the
-# server lifts the pause on its own: 0.4 + 3 * 0.15 < 1.
-WAIT_SHARE = 0.4
-COMMAND_SHARE = 0.15
-MIN_FENCE_TIMEOUT_MS = 100
-POLL_SLEEP = 0.0002
-# check_writes: the probe key (the same one kvmigrate.replication.write_check uses) and its expiry.
-WRITE_CHECK_KEY = 'kvmigrate:write-check'
-WRITE_CHECK_TTL_MS = 60000
-# The source's address comes from source_host/source_port, its credentials from primary_user/primary_password.
-SOURCE_OPTIONS = dict(user='primary_user', password='primary_password', host='source_host', port='source_port')
-
-
-class CutoverError(KvmigrateError):
-    """The cutover was refused or failed; ``details`` carries the offsets and what was undone."""
-
-
-def cutover_argument_spec():
-    """Options of the fenced cutover (documented in the replicaof module)."""
-    return dict(
-        fence_source=dict(type='bool', default=False),
-        source_host=dict(type='str'),
-        source_port=dict(type='int'),
-        fence_timeout_ms=dict(type='int', default=5000),
-        cutover_method=dict(type='str', default=METHOD_AUTO, choices=list(METHODS)),
-        fence_mode=dict(type='str', default=FENCE_AUTO, choices=list(FENCE_MODES)),
-        check_writes=dict(type='bool', default=True),
-    )
-
-
-def validate_cutover_params(params):
-    """Checks that need no connection; bad combinations fail before anything is touched."""
-    if not params.get('fence_source'):
-        for option in ('source_host', 'source_port'):
-            if params.get(option) is not None:
-                raise CutoverError("Option %s only applies with fence_source=true: set fence_source: true or drop %s."
-                                   % (option, option))
-        for option, default in (('cutover_method', METHOD_AUTO), ('fence_mode', FENCE_AUTO)):
-            if params.get(option, default) != default:
-                raise CutoverError("Option %s=%s only applies with fence_source=true: set fence_source: true or drop %s."
-                                   % (option, params[option], option))
-        return
-    if params.get('state') != 'primary':
-        raise CutoverError("Option fence_source=true needs state=primary: the fenced cutover promotes the target. "
-                           "Drop fence_source to make the target a replica.")
-    if params.get('source_port') is not None:
-        validate_port(params['source_port'], 'source_port')
-    if params['fence_timeout_ms'] is None or params['fence_timeout_ms'] < MIN_FENCE_TIMEOUT_MS:
-        raise CutoverError("Option fence_timeout_ms=%s is too short: use at least %d ms (the default is 5000)."
-                           % (params['fence_timeout_ms'], MIN_FENCE_TIMEOUT_MS))
-
-
-# --------------------------------------------------------------------------
-# Pure decisions
-# --------------------------------------------------------------------------
-
-def _name(flavor, version):
-    return '%s %s' % (flavor or 'redis', version or '(unknown version)')
-
-
-def choose_method(source_flavor, source_version, target_flavor, target_version, requested=METHOD_AUTO):
-    """The cutover method for this pair: ``pause``, ``failover`` or ``takeover``.
-
-    ``auto`` picks the fastest zero-loss method: ``takeover`` for
-    Dragonfly to Dragonfly (the only one a Dragonfly source supports: it has no
-    replication offset to wait for), ``pause`` for a Redis-family source.
-    Raises CutoverError with a sentence when the pair cannot do what was asked.
-    """
-    source_caps = info_utils.capabilities(source_flavor, source_version)
-    target_caps = info_utils.capabilities(target_flavor, target_version)
-    source, target = _name(source_flavor, source_version), _name(target_flavor, target_version)
-    both_dragonfly = source_caps['repltakeover'] and target_caps['repltakeover']
-    requested = requested or METHOD_AUTO
-
-    if requested == METHOD_TAKEOVER or (requested == METHOD_AUTO and both_dragonfly):
-        if not both_dragonfly:
-            raise CutoverError("cutover_method=takeover needs Dragonfly at both ends (REPLTAKEOVER works only with a "
-                               "Dragonfly primary); source is %s, target is %s. Use cutover_method=auto." % (source, target))
-        return METHOD_TAKEOVER
-    if source_flavor == info_utils.FLAVOR_DRAGONFLY:
-        raise CutoverError("Source %s reports no replication offset, so only cutover_method=takeover (Dragonfly to "
-                           "Dragonfly) can prove that no write is lost; %s=%s cannot." % (source, 'cutover_method', requested))
-    if requested == METHOD_FAILOVER:
-        if not (source_caps['failover_command'] and target_caps['failover_command']):
-            raise CutoverError("cutover_method=failover needs FAILOVER (Redis 6.2+ or Valkey) at both ends; source is %s, "
-                               "target is %s. Use cutover_method=pause or auto." % (source, target))
-        return METHOD_FAILOVER
-    if not source_caps['client_pause_write']:
-        raise CutoverError("Source %s has no CLIENT PAUSE WRITE (Redis 6.2+), so writes cannot be held while the target "
-                           "catches up and a zero-loss cutover is impossible. Upgrade the source to 6.2+, or promote "
-                           "without fence_source (acknowledged writes made during the switch may be lost)." % source)
-    return METHOD_PAUSE
-
-
-def choose_fence(method, source_flavor, source_version, target_flavor, target_version, requested=FENCE_AUTO):
-    """How the old primary is fenced: ``replicaof_target``, ``min_replicas`` or ``shutdown`` (takeover).
-
-    ``auto`` prefers ``replicaof_target`` (read-only replica of the new primary,
-    which is also the way back) where the target can be the source's primary:
-    a Redis-family target whose RDB version the source loads. Otherwise
-    ``min_replicas``.
-    """
-    requested = requested or FENCE_AUTO
-    source, target = _name(source_flavor, source_version), _name(target_flavor, target_version)
-    if method == METHOD_TAKEOVER:
-        if requested != FENCE_AUTO:
-            raise CutoverError("fence_mode=%s does not apply to cutover_method=takeover: the old Dragonfly primary shuts "
-                               "itself down. Leave fence_mode at auto." % requested)
-        return FENCE_SHUTDOWN
-    target_psync = info_utils.capabilities(target_flavor, target_version)['psync']
-    # Can the source become the target's replica? (The reverse of the migration's direction.)
-    back_ok, back_reason = info_utils.replication_compatibility(
-        source_flavor=target_flavor, source_version=target_version, target_flavor=source_flavor, target_version=source_version)
-    if method == METHOD_FAILOVER:
-        if requested == FENCE_MIN_REPLICAS:
-            raise CutoverError("fence_mode=min_replicas does not apply to cutover_method=failover: FAILOVER always makes "
-                               "the source a replica of the target. Use fence_mode=auto or cutover_method=pause.")
-        if not back_ok:
-            raise CutoverError("cutover_method=failover makes the source a replica of the target, but %s. Use "
-                               "cutover_method=pause, which fences with min_replicas." % back_reason)
-        return FENCE_REPLICAOF
-    if requested == FENCE_MIN_REPLICAS:
-        return FENCE_MIN_REPLICAS
-    if requested == FENCE_REPLICAOF:
-        if not target_psync:
-            raise CutoverError("fence_mode=replicaof_target needs a target that can be a primary for the source; target "
-                               "%s has no PSYNC. Use fence_mode=min_replicas or auto." % target)
-        if not back_ok:
-            raise CutoverError("fence_mode=replicaof_target would make the source a replica of the target, but %s. Use "
-                               "fence_mode=min_replicas or auto." % back_reason)
-        return FENCE_REPLICAOF
-    if target_psync and back_ok:
-        return FENCE_REPLICAOF
-    return FENCE_MIN_REPLICAS
-
-
-def caught_up(source_offset, target_offset):
-    """True when the target has applied everything the paused source had (PING bytes may make it more)."""
-    return source_offset is not None and target_offset is not None and int(target_offset) >= int(source_offset)
-
-
-def budget(fence_timeout_ms):
-    """(catch-up wait, per-command timeout) in seconds for a pause of ``fence_timeout_ms``."""
-    seconds = fence_timeout_ms / 1000.0
-    return seconds * WAIT_SHARE, seconds * COMMAND_SHARE
-
-
-def min_replicas_fence(connected_replicas):
-    """The ``min-replicas-*`` values that make a primary with ``connected_replicas`` refuse every write."""
-    return dict(to_write=max(FENCE_REPLICAS_TO_WRITE, int(connected_replicas or 0) + 1), max_lag=FENCE_REPLICAS_MAX_LAG)
-
-
-def fenced_by_min_replicas(to_write, max_lag, connected_replicas):
-    """True when these settings make a primary refuse writes (``-NOREPLICAS``) whatever its replicas do."""
-    to_write, max_lag = int(to_write or 0), int(max_lag or 0)
-    return to_write > int(connected_replicas or 0) and max_lag > 0
-
-
-def role_view(status, fence=None):
-    """Role and primary of one end, as shown in ``before``/``after``/``diff``."""
-    if status is None:
-        return dict(role='stopped', primary_host=None, primary_port=None)
-    view = dict(role=status.get('role'), primary_host=None, primary_port=None)
-    if status.get('role') == info_utils.ROLE_REPLICA:
-        view.update(primary_host=status.get('primary_host'), primary_port=status.get('primary_port'))
-    if fence is not None:
-        view['fence'] = fence
-    return view
-
-
-# --------------------------------------------------------------------------
-# The state machine
-# --------------------------------------------------------------------------
 
 class Cutover(object):
     """Promote ``target`` (a connected Server, replica of the source) and fence its source.
 
     ``plan()`` reads both ends and decides (nothing is changed); ``run()``
     applies the plan unless in check mode. Both return the result fields the
-    replicaof module returns.
+    replicaof module returns. ``connector`` opens connections (``connect``; the
+    unit tests pass one that gives simulated servers).
     """
 
-    def __init__(self, target, params, check_mode=False, clock=time.monotonic, sleep=time.sleep, warn=None):
+    def __init__(self, target, params, check_mode=False, clock=time.monotonic, sleep=time.sleep, warn=None,
+                 connector=connect):
         self.target = target
         self.params = params
         self.check_mode = check_mode
         self.clock = clock
         self.sleep = sleep
         self.warn = warn or (lambda msg: None)
+        self.connector = connector
         self.fence_timeout_ms = int(params['fence_timeout_ms'])
         self.wait_seconds, self.command_seconds = budget(self.fence_timeout_ms)
-        self.source = None          # long-timeout connection: set-up and undo
+        self.source = None          # long-timeout connection: set-up, undo and the record
         self.fast_source = None     # bounded connections: everything sent while the source is paused
         self.fast_target = None
         self.secrets = [s for s in (params.get('login_password'), params.get('primary_password')) if s]
         self.commands = []
         self.undo_log = []
+        self.undo_failed = []
         self.target_status = None
         self.source_status = None
         self.source_host = None
@@ -266,10 +103,16 @@ class Cutover(object):
         self.source_password = None
         self.target_seen_at = None  # (host, port) of the target as the source sees it
         self.target_addresses = None  # every address the target may be listed by on the source
+        self.target_run_id = None
         self.method = None
         self.fence = None
         self.saved = {}
         self.offsets = dict(source_offset=None, target_offset=None, target_offset_source=None)
+        self.record = None          # the record an interrupted cutover left, when a re-run finds one
+        self.recovery = None        # what this run does about it: None, 'completed' or 'reverted'
+        self.finish = None          # steps that finish an interrupted cutover whose target is already primary
+        self.revert_reason = None   # why an interrupted cutover cannot be completed and is put back instead
+        self.guard = None
 
     # -- helpers ------------------------------------------------------------------------------------------------------
     def _log(self, end, *command):
@@ -296,18 +139,39 @@ class Cutover(object):
         return user, password
 
     def _connect(self, host, port, what, username=None, password=None, option_prefix='login_', bounded=False):
-        return connect(self.params, host=host, port=port, username=username, password=password, what=what,
-                       secrets=self.secrets, option_prefix=option_prefix,
-                       command_timeout=max(self.command_seconds, 0.05) if bounded else None)
+        return self.connector(self.params, host=host, port=port, username=username, password=password, what=what,
+                              secrets=self.secrets, option_prefix=option_prefix,
+                              command_timeout=max(self.command_seconds, 0.05) if bounded else None)
+
+    @staticmethod
+    def _run_id(server):
+        return info_utils.parse_info(server.info_text('server')).get('run_id')
+
+    def _read_record(self, server):
+        """The record of an interrupted cutover of this target, read from ``server``, or None."""
+        record = decode_record(server.call('GET', RECORD_KEY))
+        if record is None:
+            return None
+        if record.get('target_run_id') != self.target_run_id:
+            self.warn("%s %s holds a cutover record (key %s) of another target process (run id %s, this one is %s): "
+                      "it is ignored. Delete the key once no cutover of that pair runs." % (
+                          server.what, server.endpoint, RECORD_KEY, record.get('target_run_id'), self.target_run_id))
+            return None
+        return record
 
     # -- plan ---------------------------------------------------------------------------------------------------------
     def plan(self):
         """Read both ends, choose method and fence, and say what would change. Touches nothing."""
         params = self.params
         dummy, dummy, self.target_status = self.target.status()
-        self.source_host = params.get('source_host') or self.target_status.get('primary_host')
-        self.source_port = params.get('source_port') or self.target_status.get('primary_port')
+        self.target_run_id = self._run_id(self.target)
         target_is_primary = self.target_status.get('role') == info_utils.ROLE_PRIMARY
+        if target_is_primary:
+            # Once promoted, the target no longer names its old primary: an interrupted cutover's record does.
+            self.record = self._read_record(self.target)
+        record = self.record or {}
+        self.source_host = params.get('source_host') or self.target_status.get('primary_host') or record.get('source_host')
+        self.source_port = params.get('source_port') or self.target_status.get('primary_port') or record.get('source_port')
 
         if target_is_primary and not self.source_host:
             self.warn("Target %s is already a primary and reports no source; set source_host/source_port to check that "
@@ -321,17 +185,33 @@ class Cutover(object):
                                % endpoint(self.source_host, self.source_port))
 
         user, password = self._source_credentials()
-        self.source = self._connect(self.source_host, self.source_port, 'source', user, password, SOURCE_OPTIONS)
+        try:
+            self.source = self._connect(self.source_host, self.source_port, 'source', user, password, SOURCE_OPTIONS)
+        except KvmigrateError as exc:
+            if not (target_is_primary and exc.cause == 'refused'):
+                raise
+            return self._plan_source_stopped(exc)
         self.source.identify()
         dummy, dummy, self.source_status = self.source.status()
 
         if target_is_primary:
             return self._plan_already_promoted()
-        self._check_pair()
+        if self.source_status.get('role') == info_utils.ROLE_PRIMARY:
+            self.record = self._read_record(self.source)
+        try:
+            self._check_pair()
+        except CutoverError as exc:
+            if self.record is None:
+                raise
+            return self._plan_revert(exc)
         self.method = choose_method(self.source.flavor, self.source.version, self.target.flavor, self.target.version,
                                     params['cutover_method'])
         self.fence = choose_fence(self.method, self.source.flavor, self.source.version, self.target.flavor,
                                   self.target.version, params['fence_mode'])
+        if self.record is not None:
+            # The same task, run again after an interruption before the promotion: it completes the cutover, and
+            # the source's min-replicas-* come from the record (the live values may be the guard's).
+            self.recovery = RECOVERY_COMPLETED
         self._find_target_on_source()
         self._read_undo_values()
         self._log_planned_commands()
@@ -378,27 +258,41 @@ class Cutover(object):
             self.target_seen_at = (self.target.host, self.target.port)
 
     def _read_undo_values(self):
-        """Everything the fence changes is read now, so the undo can put it back (and a denied CONFIG fails here)."""
-        if self.fence == FENCE_MIN_REPLICAS:
-            self.saved['min-replicas-to-write'] = self.source.config_get('min-replicas-to-write') or '0'
-            self.saved['min-replicas-max-lag'] = self.source.config_get('min-replicas-max-lag') or '0'
+        """Everything the guard and the fence change is read now, so the undo can put it back (and a denied CONFIG
+        fails here, before anything changed)."""
+        if self.method == METHOD_PAUSE or self.fence == FENCE_MIN_REPLICAS:
+            for config in MIN_REPLICAS_CONFIGS:
+                if self.record is not None and self.record.get(config) is not None:
+                    self.saved[config] = str(self.record[config])
+                else:
+                    self.saved[config] = self.source.config_get(config) or '0'
         if self.fence == FENCE_REPLICAOF:
-            for option, config in (('login_user', 'masteruser'), ('login_password', 'masterauth')):
-                wanted = self.params.get(option)
-                if not wanted:
-                    continue
-                if config == 'masteruser' and not info_utils.capabilities(self.source.flavor, self.source.version)['masteruser']:
-                    continue
-                try:
-                    current = self.source.config_get(config) or ''
-                except KvmigrateError:
-                    current = None  # unreadable: set it anyway; undo restores nothing it did not read
-                if current != wanted:
-                    self.saved[config] = current
+            self._read_link_auth()
+
+    def _read_link_auth(self):
+        for option, config in (('login_user', 'masteruser'), ('login_password', 'masterauth')):
+            wanted = self.params.get(option)
+            if not wanted:
+                continue
+            if config == 'masteruser' and not info_utils.capabilities(self.source.flavor, self.source.version)['masteruser']:
+                continue
+            try:
+                current = self.source.config_get(config) or ''
+            except KvmigrateError:
+                current = None  # unreadable: set it anyway; undo restores nothing it did not read
+            if current != wanted:
+                self.saved[config] = current
 
     def _link_auth_commands(self):
         return [('CONFIG', 'SET', config, self.params['login_user' if config == 'masteruser' else 'login_password'])
                 for config in ('masteruser', 'masterauth') if config in self.saved]
+
+    def _record_text(self):
+        host, port = self.target_seen_at
+        return encode_record(
+            source_host=self.source_host, source_port=int(self.source_port), target_host=host, target_port=int(port),
+            target_run_id=self.target_run_id, fence=self.fence,
+            **dict((config, self.saved[config]) for config in MIN_REPLICAS_CONFIGS))
 
     def _log_planned_commands(self):
         if not self.check_mode:
@@ -412,11 +306,25 @@ class Cutover(object):
         if self.method == METHOD_FAILOVER:
             self._log('source', 'FAILOVER', 'TO', host, port, 'TIMEOUT', self.fence_timeout_ms)
             return
+        self._log('source', 'SET', RECORD_KEY, self._record_text(), 'PX', RECORD_TTL_MS)
         self._log('source', 'CLIENT', 'PAUSE', self.fence_timeout_ms, 'WRITE')
+        guard = guard_values(self.source_status, info_utils.replica_entry(self.source_status, self.target_addresses,
+                                                                          self.target.port))
+        for command in self._guard_commands(guard):
+            self._log('source', *command)
         self._log('target', 'REPLICAOF', 'NO', 'ONE')
         for command in self._fence_commands():
             self._log('source', *command)
         self._log('source', 'CLIENT', 'UNPAUSE')
+        for command in self._restore_commands_after_fence():
+            self._log('source', *command)
+        self._log('target', 'DEL', RECORD_KEY)
+
+    @staticmethod
+    def _guard_commands(guard):
+        # max-lag first: with the old max-lag at 0 the new to-write would not be enforced yet, never the reverse.
+        return [('CONFIG', 'SET', 'min-replicas-max-lag', str(guard['max_lag'])),
+                ('CONFIG', 'SET', 'min-replicas-to-write', str(guard['to_write']))]
 
     def _fence_commands(self):
         if self.fence == FENCE_REPLICAOF:
@@ -426,6 +334,13 @@ class Cutover(object):
         return [('CONFIG', 'SET', 'min-replicas-max-lag', str(values['max_lag'])),
                 ('CONFIG', 'SET', 'min-replicas-to-write', str(values['to_write']))]
 
+    def _restore_commands_after_fence(self):
+        """A source fenced by REPLICAOF gets its own min-replicas-* back (a replica ignores them, and a later
+        promotion of it must not inherit the guard). A min_replicas fence keeps its values."""
+        if self.fence != FENCE_REPLICAOF:
+            return []
+        return [('CONFIG', 'SET', config, self.saved[config]) for config in MIN_REPLICAS_CONFIGS]
+
     def _predicted_source_after(self):
         if self.fence == FENCE_SHUTDOWN:
             return role_view(None)
@@ -434,39 +349,113 @@ class Cutover(object):
             return dict(role=info_utils.ROLE_REPLICA, primary_host=host, primary_port=port, fence=self.fence)
         return dict(role_view(self.source_status), fence=self.fence)
 
-    def _plan_already_promoted(self):
-        """Target already primary: fine (changed=false) only if the source can no longer take writes."""
+    def _current_fence(self):
+        """How the source is kept from taking writes now: replicaof_target, min_replicas, or None (it takes them)."""
         status = self.source_status
-        fence = None
         if status.get('role') == info_utils.ROLE_REPLICA and same_endpoint(
                 status.get('primary_host'), status.get('primary_port'), self.target.host, self.target.port):
-            fence = FENCE_REPLICAOF
-        elif status.get('role') == info_utils.ROLE_REPLICA:
+            return FENCE_REPLICAOF
+        if status.get('role') == info_utils.ROLE_REPLICA:
             entry = info_utils.replica_entry(self.target_status, resolve(self.source.host), self.source.port)
             if entry is not None:
-                fence = FENCE_REPLICAOF  # the source reaches the target by another address and the target lists it
+                return FENCE_REPLICAOF  # the source reaches the target by another address and the target lists it
+            if self.record is not None and same_endpoint(status.get('primary_host'), status.get('primary_port'),
+                                                         self.record.get('target_host'), self.record.get('target_port')):
+                return FENCE_REPLICAOF  # pointed at the target, still connecting
         elif status.get('role') == info_utils.ROLE_PRIMARY and fenced_by_min_replicas(
                 self.source.config_get('min-replicas-to-write'), self.source.config_get('min-replicas-max-lag'),
                 status.get('connected_replicas')):
-            fence = FENCE_MIN_REPLICAS
+            return FENCE_MIN_REPLICAS
+        return None
+
+    def _plan_already_promoted(self):
+        """Target already primary: fine (changed=false) only if the source can no longer take writes. With the record
+        of an interrupted cutover, the steps that finish it are planned (the guard held the source meanwhile)."""
+        status = self.source_status
+        fence = self._current_fence()
         if fence is None:
             raise CutoverError(
                 "Target %s is already a primary but source %s still accepts writes (role %s, not fenced): writes it took "
                 "since the promotion are not on the target, so a zero-loss cutover is no longer possible. Stop writes to "
                 "the source and compare the data, or make the target a replica of the source again (state=replica) and "
                 "retry." % (self.target.endpoint, self.source.endpoint, status.get('role')))
-        self.fence = fence
-        view = dict(role_view(status), fence=fence)
+        before = dict(role_view(status), fence=fence)
+        if self.record is None:
+            self.fence = fence
+            return self._result(changed=False, source_before=before, source_after=before)
+        self.method = METHOD_PAUSE
+        self.fence = self.record.get('fence') or fence
+        self.target_seen_at = (self.record['target_host'], self.record['target_port'])
+        for config in MIN_REPLICAS_CONFIGS:
+            self.saved[config] = str(self.record[config])
+        self.finish = []
+        if self.fence == FENCE_REPLICAOF and fence != FENCE_REPLICAOF:
+            self._read_link_auth()
+            self.finish += [('source', command) for command in self._link_auth_commands()]
+            self.finish += [('source', command) for command in self._fence_commands()]
+        elif self.fence == FENCE_MIN_REPLICAS and not self._final_min_replicas_fence_in_place():
+            self.finish += [('source', command) for command in self._fence_commands()]
+        if self.fence == FENCE_REPLICAOF:
+            live = dict((config, self.source.config_get(config) or '0') for config in MIN_REPLICAS_CONFIGS)
+            self.finish += [('source', command) for command in self._restore_commands_after_fence()
+                            if live[command[2]] != command[3]]
+        self.finish.append(('target', ('DEL', RECORD_KEY)))
+        self.recovery = RECOVERY_COMPLETED
+        if self.check_mode:
+            for end, command in self.finish:
+                self._log(end, *command)
+        return self._result(changed=True, source_before=before, source_after=self._predicted_source_after())
+
+    def _plan_source_stopped(self, exc):
+        """Target primary and nothing listens at the source's address (a takeover shut it down, or it was stopped):
+        it takes no writes there, which is all the cutover needs of it."""
+        self.fence = FENCE_SHUTDOWN
+        self.warn("Target %s is already a primary and source %s refuses connections (%s): nothing listens there, so "
+                  "it takes no writes. Keep it from starting again as a primary." % (
+                      self.target.endpoint, endpoint(self.source_host, self.source_port), exc.msg.rstrip('.')))
+        view = role_view(None)
         return self._result(changed=False, source_before=view, source_after=view)
+
+    def _final_min_replicas_fence_in_place(self):
+        wanted = min_replicas_fence(self.source_status.get('connected_replicas'))
+        return (int(self.source.config_get('min-replicas-to-write') or 0) >= wanted['to_write']
+                and int(self.source.config_get('min-replicas-max-lag') or 0) > 0)
+
+    def _plan_revert(self, reason):
+        """Target still a replica but the pair cannot be cut over now (not in sync, ...): an interrupted cutover's
+        guard and record are removed, which returns both ends to where they were before it."""
+        self.revert_reason = reason
+        self.recovery = RECOVERY_REVERTED
+        self.method = METHOD_PAUSE
+        self.fence = self.record.get('fence')
+        for config in MIN_REPLICAS_CONFIGS:
+            self.saved[config] = str(self.record[config])
+        if self.check_mode:
+            for command in self._restore_min_replicas_commands():
+                self._log('source', *command)
+            self._log('source', 'DEL', RECORD_KEY)
+        return self._result(changed=True, source_before=role_view(self.source_status),
+                            source_after=role_view(self.source_status))
 
     # -- run ----------------------------------------------------------------------------------------------------------
     def run(self):
         result = self.plan()
-        if not result['changed'] or self.check_mode:
+        if not result['changed']:
+            return result
+        if self.revert_reason is not None:
+            if not self.check_mode:
+                claim_operation(self.source, 'replicaof')
+                self._revert_interrupted()
+            raise self._reverted_error()
+        if self.check_mode:
             return result
         # The target was claimed by the module; another kvmigrate operation on the source (a second cutover, a
         # rollback) must not overlap this one either.
         claim_operation(self.source, 'replicaof')
+        if self.finish is not None:
+            self._finish_interrupted()
+            return self._result(changed=True, source_before=result['cutover']['source_before'],
+                                source_after=self._source_after(), cutover_fields=self._check_writes_if_asked())
         # Bounded connections to both ends, opened before anything changes: nothing is dialled during the pause.
         self.fast_target = self._connect(self.target.host, self.target.port, 'target', self.params.get('login_user'),
                                          self.params.get('login_password'), bounded=True)
@@ -480,42 +469,48 @@ class Cutover(object):
             cutover = self._failover()
         else:
             cutover = self._pause()
-        if self.params.get('check_writes', True):
-            cutover.update(self._check_writes())
+            self._clean_up_after_pause()
+        cutover.update(self._check_writes_if_asked())
         return self._result(changed=True, source_before=result['cutover']['source_before'],
                             source_after=self._source_after(), cutover_fields=cutover)
 
+    def _check_writes_if_asked(self):
+        return self._check_writes() if self.params.get('check_writes', True) else {}
+
     def _check_writes(self):
-        """After the pause: the new primary takes a write and the fenced source refuses one. Saves the two extra
+        """After the cutover: the new primary takes a write and the fenced source refuses one. Saves the two extra
         module runs a playbook would spend on it; a source that still takes writes fails the module loudly (the
-        promotion stands: the target has every acknowledged write, but clients left on the source would lose theirs)."""
-        token = '%.6f' % time.time()
-        try:
-            self.target.client.set(WRITE_CHECK_KEY, token, px=WRITE_CHECK_TTL_MS)
-            target_ok = self.target.client.get(WRITE_CHECK_KEY) == token
-        except Exception:  # the refusal itself is the finding
-            target_ok = False
-        source_refuses = None
+        promotion stands: the target has every acknowledged write, but clients left on the source would lose theirs).
+        Only the server's READONLY or NOREPLICAS counts as a refusal; no answer proves nothing and fails too."""
+        target_probe = probe_utils.probe_write(self.target)
+        source_probe = None
         if self.method != METHOD_TAKEOVER:  # a taken-over Dragonfly primary has shut down
-            try:
-                self.source.client.set(WRITE_CHECK_KEY, token, px=WRITE_CHECK_TTL_MS)
-                source_refuses = False
-            except Exception:  # READONLY or NOREPLICAS: the fence holds
-                source_refuses = True
+            source_probe = probe_utils.probe_write(self.source)
+        target_ok = {probe_utils.ACCEPTED: True, probe_utils.REFUSED: False}.get(target_probe['outcome'])
+        source_refuses = None if source_probe is None else {
+            probe_utils.ACCEPTED: False, probe_utils.REFUSED: True}.get(source_probe['outcome'])
         checks = dict(target_accepts_writes=target_ok, source_refuses_writes=source_refuses)
-        if not target_ok or source_refuses is False:
-            raise CutoverError(
-                "Cutover of %s finished, but %s. The target holds every write the source acknowledged; check the %s "
-                "before sending clients anywhere." % (
-                    self._where(), 'the new primary refused a test write' if not target_ok
-                    else 'the source still accepts writes (its fence did not hold)',
-                    'target' if not target_ok else 'source'),
-                cutover=dict(self._result(True, None, None)['cutover'], **checks))
-        return checks
+        if target_ok is not True:
+            problem = ('the new primary refused a test write (%s)' % target_probe['error'] if target_ok is False
+                       else 'the new primary did not answer a test write (%s)' % target_probe['error'])
+            fix = 'target'
+        elif source_refuses is False:
+            problem, fix = 'the source still accepts writes (its fence did not hold)', 'source'
+        elif source_probe is not None and source_refuses is None:
+            problem = ('no answer shows that the source refuses writes (%s); only READONLY or NOREPLICAS does'
+                       % source_probe['error'])
+            fix = 'source'
+        else:
+            return checks
+        raise CutoverError(
+            "Cutover of %s finished, but %s. The target holds every write the source acknowledged; check the %s "
+            "before sending clients anywhere." % (self._where(), problem.rstrip('.'), fix),
+            cutover=dict(self._result(True, None, None)['cutover'], **checks))
 
     def _pause(self):
         undo = []
         paused = False
+        recorded = False
         started = self.clock()
         pause_ms = None
         try:
@@ -523,40 +518,89 @@ class Cutover(object):
                 undo.append(('source', self._restore_link_auth))
             for command in self._link_auth_commands():
                 self._send(self.source, 'source', *command)
+            recorded = True  # before sending, like every step below: a reply lost to a timeout may hide a change
+            self._send(self.source, 'source', 'SET', RECORD_KEY, self._record_text(), 'PX', RECORD_TTL_MS)
 
             started = self.clock()
-            paused = True  # set before sending: a reply lost to a timeout may still have paused the source
+            paused = True
             self._send(self.fast_source, 'source', 'CLIENT', 'PAUSE', self.fence_timeout_ms, 'WRITE')
             dummy, dummy, paused_status = self.fast_source.status()
             source_offset = paused_status.get('primary_offset')
             self.offsets['source_offset'] = source_offset
+            self.guard = guard_values(paused_status, info_utils.replica_entry(paused_status, self.target_addresses,
+                                                                              self.target.port))
+            # Each undo is registered before its step. Undoing a step that did not happen is harmless: each undo
+            # looks before it acts.
+            undo.append(('source', self._restore_min_replicas))
+            for command in self._guard_commands(self.guard):
+                self._send(self.fast_source, 'source', *command)
             self._wait_for_target(paused_status, started + self.wait_seconds)
 
-            # Each undo is registered before its step: a reply lost to a timeout may hide a change that happened.
-            # Undoing a step that did not happen is harmless (REPLICAOF to the current primary is a no-op).
             undo.append(('target', self._undo_promotion))
             self._send(self.fast_target, 'target', 'REPLICAOF', 'NO', 'ONE')
+            if self.clock() - started >= self.fence_timeout_ms / 1000.0 * PROMOTION_DEADLINE_SHARE:
+                self._check_late_promotion(started)
             undo.append(('source', self._undo_fence))
             for command in self._fence_commands():
                 self._send(self.fast_source, 'source', *command)
             if self.clock() - started >= self.fence_timeout_ms / 1000.0:
-                # The server may have lifted the pause before the fence landed: writes could have slipped in.
-                raise CutoverError("The fence landed %.0f ms after CLIENT PAUSE, beyond fence_timeout_ms=%d: the source "
-                                   "may have taken writes the target does not have." % (
-                                       (self.clock() - started) * 1000, self.fence_timeout_ms))
+                # Harmless since the guard: from the promotion on, the source refused every write (-NOREPLICAS) by
+                # itself, and clients that moved to the target on that refusal must not lose what they wrote there.
+                self.warn("The fence of source %s landed %.0f ms after CLIENT PAUSE, beyond fence_timeout_ms=%d; the "
+                          "guard refused writes on the source meanwhile, so none was lost. Raise fence_timeout_ms if "
+                          "this repeats." % (self.source.endpoint, (self.clock() - started) * 1000, self.fence_timeout_ms))
             self._send(self.fast_source, 'source', 'CLIENT', 'UNPAUSE')
             paused = False
             pause_ms = round((self.clock() - started) * 1000.0, 3)
-        except Exception as exc:  # any failure, even a bug, must unwind before the pause is lifted
-            undone = self._unwind(undo)
-            raise self._failure(exc, undone)
+        except BaseException as exc:  # pylint: disable=broad-except
+            # Any failure, even a bug, and any interruption (Ctrl-C, SystemExit, Ansible's task timeout) unwinds
+            # before the pause is lifted; the record goes after it (a DEL would wait for the pause). An interruption
+            # is raised again once the undo has run.
+            self._unwind(undo)
+            if paused:
+                paused = not self._unpause()
+            if recorded:
+                self._unwind([('source', self._delete_record)])
+            if not isinstance(exc, Exception):
+                raise
+            raise self._failure(exc)
         finally:
             if paused:
-                try:
-                    self._send(self.source, 'source', 'CLIENT', 'UNPAUSE')
-                except KvmigrateError:
-                    pass  # the server lifts the pause itself after fence_timeout_ms
-        return dict(pause_ms=pause_ms, waited_ms=self.offsets.pop('waited_ms', None))
+                self._unpause()
+        return dict(pause_ms=pause_ms, waited_ms=self.offsets.pop('waited_ms', None),
+                    guard=dict(min_replicas_to_write=self.guard['to_write'], min_replicas_max_lag=self.guard['max_lag']))
+
+    def _unpause(self):
+        try:
+            self._send(self.source, 'source', 'CLIENT', 'UNPAUSE')
+            return True
+        except KvmigrateError:
+            return False  # the server lifts the pause itself after fence_timeout_ms
+
+    def _check_late_promotion(self, started):
+        """The promotion was acknowledged so late that the pause may have ended before the source saw the target
+        leave: it may have taken writes the target never got. Go on only if the offsets prove it did not."""
+        dummy, target_fields, dummy = self.fast_target.status()
+        dummy, dummy, source_now = self.fast_source.status()
+        if promotion_lost_nothing(source_now.get('primary_offset'), target_fields.get('second_repl_offset')):
+            return
+        raise CutoverError(
+            "The promotion of target %s was acknowledged %.0f ms after CLIENT PAUSE, too close to fence_timeout_ms=%d, "
+            "and the source's offset %s is past the target's %s at its promotion: the source may have taken writes "
+            "the target does not have. Raise fence_timeout_ms." % (
+                self.target.endpoint, (self.clock() - started) * 1000, self.fence_timeout_ms,
+                source_now.get('primary_offset'), target_fields.get('second_repl_offset')))
+
+    def _clean_up_after_pause(self):
+        """After a cutover that ended: the source's own min-replicas-* back (replicaof_target fence) and the record
+        gone from the new primary. The cutover already holds; a failure here is a warning a re-run clears up."""
+        try:
+            for command in self._restore_commands_after_fence():
+                self._send(self.source, 'source', *command)
+            self._send(self.target, 'target', 'DEL', RECORD_KEY)
+        except KvmigrateError as exc:
+            self.warn("The cutover of %s is complete, but cleaning up after it failed: %s Run the same task again to "
+                      "finish the clean-up (key %s, the source's min-replicas-*)." % (self._where(), exc.msg, RECORD_KEY))
 
     def _wait_for_target(self, paused_status, deadline):
         """Poll the target until it has applied the paused source's offset, or fail at ``deadline``."""
@@ -587,52 +631,111 @@ class Cutover(object):
             self.sleep(POLL_SLEEP)
 
     def _failover(self):
-        """Redis FAILOVER: the source pauses, waits for the target, hands over and becomes its replica."""
+        """Redis FAILOVER: the source pauses, waits for the target, hands over and becomes its replica. It runs inside
+        the server: once sent, it completes or aborts by itself whatever happens to the module."""
         host, port = self.target_seen_at
         undo = [('source', self._restore_link_auth)] if self._link_auth_commands() else []
+        sent = False
         try:
             for command in self._link_auth_commands():
                 self._send(self.source, 'source', *command)
+            sent = True  # before sending: a lost reply may hide a failover that started
             self._send(self.source, 'source', 'FAILOVER', 'TO', host, port, 'TIMEOUT', self.fence_timeout_ms)
-        except Exception as exc:  # nothing may stay half-done, whatever failed
-            raise self._failure(exc, self._unwind(undo))
-        started = self.clock()
-        deadline = started + self.fence_timeout_ms / 1000.0 + 5.0
-        while True:
-            dummy, dummy, status = self.source.status()
-            if status.get('failover_state') in (None, 'no-failover'):
-                break
-            if self.clock() >= deadline:
-                self._send(self.source, 'source', 'FAILOVER', 'ABORT')
-                break
-            self.sleep(POLL_SLEEP)
+            started = self.clock()
+            deadline = started + self.fence_timeout_ms / 1000.0 + 5.0
+            while True:
+                dummy, dummy, status = self.source.status()
+                if status.get('failover_state') in (None, 'no-failover'):
+                    break
+                if self.clock() >= deadline:
+                    self._send(self.source, 'source', 'FAILOVER', 'ABORT')
+                    dummy, dummy, status = self.source.status()
+                    break
+                self.sleep(POLL_SLEEP)
+        except BaseException as exc:  # pylint: disable=broad-except
+            # A failover that may be under way is aborted, unless it already handed over; the link credentials are
+            # put back only if the source did not become the target's replica (it needs them then).
+            if sent and not self._abort_failover():
+                undo = []
+            self._unwind(undo)
+            if not isinstance(exc, Exception):
+                raise
+            raise self._failure(exc)
         pause_ms = round((self.clock() - started) * 1000.0, 3)
         dummy, dummy, target_status = self.target.status()
         if status.get('role') != info_utils.ROLE_REPLICA or target_status.get('role') != info_utils.ROLE_PRIMARY:
             self.offsets.update(source_offset=status.get('primary_offset'), target_offset=target_status.get('replica_offset'))
-            undone = self._unwind(undo)
+            self._unwind(undo)
             reason = CutoverError(
                 "FAILOVER TO %s did not complete within fence_timeout_ms=%d: the source aborted it and stays primary."
                 % (endpoint(host, port), self.fence_timeout_ms))
-            raise self._failure(reason, undone)
+            raise self._failure(reason)
         self.offsets.update(source_offset=status.get('primary_offset'), target_offset=target_status.get('primary_offset'),
                             target_offset_source='target_primary')
         return dict(pause_ms=pause_ms, waited_ms=None)
+
+    def _abort_failover(self):
+        """FAILOVER ABORT after an interruption. True when the source stays primary (aborted, or never started),
+        False when it already handed over to the target."""
+        try:
+            self._send(self.source, 'source', 'FAILOVER', 'ABORT')
+        except KvmigrateError:
+            pass  # "No failover in progress": it ended, one way or the other
+        try:
+            dummy, dummy, status = self.source.status()
+        except KvmigrateError:
+            return True
+        return status.get('role') != info_utils.ROLE_REPLICA
 
     def _takeover_seconds(self):
         return max(1, -(-self.fence_timeout_ms // 1000))
 
     def _takeover(self):
-        """Dragonfly REPLTAKEOVER: the target takes over and the old primary shuts down (facts file, REPLTAKEOVER)."""
+        """Dragonfly REPLTAKEOVER: the target takes over and the old primary shuts down (facts file, REPLTAKEOVER).
+        It runs inside the servers; an interrupted module leaves nothing of its own to undo."""
         seconds = self._takeover_seconds()
         started = self.clock()
         try:
             self._send(self.target, 'target', 'REPLTAKEOVER', seconds)
         except KvmigrateError as exc:
             # Dragonfly answers "Takeover failed!" and the old primary resumes: nothing to undo here.
-            raise self._failure(exc, ([], []))
+            raise self._failure(exc)
         pause_ms = round((self.clock() - started) * 1000.0, 3)
         return dict(pause_ms=pause_ms, waited_ms=None)
+
+    # -- re-run after an interruption -----------------------------------------------------------------------------------
+    def _finish_interrupted(self):
+        """Target promoted, source held by the guard (or already fenced): apply the fence, put the source's
+        min-replicas-* back, delete the record. Every step is safe to repeat."""
+        try:
+            for end, command in self.finish:
+                self._send(self.source if end == 'source' else self.target, end, *command)
+        except KvmigrateError as exc:
+            raise CutoverError(
+                "Finishing the interrupted cutover of %s failed: %s The source still refuses writes; run the task "
+                "again." % (self._where(), exc.msg), cutover=self._result(True, None, None)['cutover'])
+
+    def _restore_min_replicas_commands(self):
+        return [('CONFIG', 'SET', config, self.saved[config]) for config in MIN_REPLICAS_CONFIGS
+                if (self.source.config_get(config) or '0') != self.saved[config]]
+
+    def _revert_interrupted(self):
+        """The guard comes off the source and the record goes: both ends as before the interrupted cutover."""
+        try:
+            for command in self._restore_min_replicas_commands():
+                self._send(self.source, 'source', *command)
+            self._send(self.source, 'source', 'DEL', RECORD_KEY)
+        except KvmigrateError as exc:
+            raise CutoverError("Reverting the interrupted cutover of %s failed: %s Run the task again." % (
+                self._where(), exc.msg), cutover=self._result(True, None, None)['cutover'])
+
+    def _reverted_error(self):
+        done = 'would put' if self.check_mode else 'put'
+        return CutoverError(
+            "An interrupted cutover of %s cannot be completed now: %s This run %s both ends back as they were before "
+            "it (the source's min-replicas-* restored, record %s deleted); fix the cause and run the task again." % (
+                self._where(), self.revert_reason.msg.rstrip('.') + '.', done, RECORD_KEY),
+            cutover=self._result(not self.check_mode, role_view(self.source_status), role_view(self.source_status))['cutover'])
 
     # -- undo ---------------------------------------------------------------------------------------------------------
     def _restore_link_auth(self):
@@ -656,28 +759,33 @@ class Cutover(object):
             if status.get('role') == info_utils.ROLE_REPLICA:
                 self._send(self.source, 'source', 'REPLICAOF', 'NO', 'ONE')
             return
-        for config in ('min-replicas-to-write', 'min-replicas-max-lag'):
-            if (self.source.config_get(config) or '0') != self.saved[config]:
-                self._send(self.source, 'source', 'CONFIG', 'SET', config, self.saved[config])
+        self._restore_min_replicas()
+
+    def _restore_min_replicas(self):
+        for command in self._restore_min_replicas_commands():
+            self._send(self.source, 'source', *command)
+
+    def _delete_record(self):
+        if self.source.call('GET', RECORD_KEY) is not None:
+            self._send(self.source, 'source', 'DEL', RECORD_KEY)
 
     def _unwind(self, undo):
-        """Run the undo steps newest first; returns (done, failed) descriptions. Uses the long-timeout connections."""
-        done, failed = [], []
+        """Run the undo steps newest first, adding each to ``undo_log`` (failed ones to ``undo_failed``). Uses the
+        long-timeout connections."""
         for end, step in reversed(undo):
             name = step.__name__.lstrip('_').replace('_', ' ')
             try:
                 step()
-                done.append('%s: %s' % (end, name))
+                self.undo_log.append('%s: %s' % (end, name))
             except Exception as exc:  # keep unwinding: every other step must still run
-                failed.append('%s: %s failed (%s)' % (end, name, getattr(exc, 'msg', exc)))
-        self.undo_log = done + failed
-        return done, failed
+                self.undo_failed.append('%s: %s failed (%s)' % (end, name, getattr(exc, 'msg', exc)))
 
-    def _failure(self, exc, undone):
-        dummy, failed = undone
+    def _failure(self, exc):
+        failed = self.undo_failed
         cause = getattr(exc, 'msg', None) or '%s (%s)' % (exc, type(exc).__name__)
         if failed:
-            outcome = ("The undo did NOT complete: %s. Check both ends by hand before sending writes." % '; '.join(failed))
+            outcome = ("The undo did NOT complete: %s. The source refuses writes while its guard is on; check both ends, "
+                       "or run the task again to complete or revert the cutover." % '; '.join(failed))
         else:
             outcome = ("Everything was undone: the source is a writable primary again and the target is still its "
                        "replica.")
@@ -688,7 +796,7 @@ class Cutover(object):
             cutover=dict(method=self.method, fence=self.fence, source=endpoint(self.source_host, self.source_port),
                          source_offset=self.offsets.get('source_offset'), target_offset=self.offsets.get('target_offset'),
                          target_offset_source=self.offsets.get('target_offset_source'), undone=not failed,
-                         undo=list(self.undo_log), commands=list(self.commands)))
+                         undo=self.undo_log + failed, commands=list(self.commands), recovery=self.recovery))
 
     # -- result -------------------------------------------------------------------------------------------------------
     def _source_after(self):
@@ -713,6 +821,7 @@ class Cutover(object):
             source_role_after=(source_after or {}).get('role'),
             source_before=source_before,
             source_after=source_after,
+            recovery=self.recovery,
             commands=list(self.commands),
         )
         cutover.update(cutover_fields or {})

@@ -7,6 +7,7 @@ import time
 
 import redis
 
+from tests.support.proxy import RESET, STALL, StallingProxy
 from tests.support.servers import fill, server_binaries
 from tests.support.writers import LiveWriters
 
@@ -51,7 +52,7 @@ def _changing_calls(server):
     """How many state-changing commands the server has run (INFO commandstats; MONITOR hides admin commands)."""
     stats = server.client().info('commandstats')
     # 7.0 counts subcommands (config|set, client|pause); 6.2 only whole commands, where CONFIG/CLIENT also count reads
-    names = ('replicaof', 'slaveof', 'failover', 'set', 'config|set', 'client|pause', 'client|unpause')
+    names = ('replicaof', 'slaveof', 'failover', 'set', 'del', 'config|set', 'client|pause', 'client|unpause')
     return {name: stats.get('cmdstat_%s' % name, {}).get('calls', 0) for name in names}
 
 
@@ -82,8 +83,18 @@ def test_cutover_keeps_every_acknowledged_write_and_source_refuses_writes(redis_
     assert cutover['source_offset'] is not None and cutover['target_offset'] >= cutover['source_offset']
     assert cutover['target_offset_source'] == 'replica'
     assert 0 < cutover['pause_ms'] < 5000
-    assert cutover['commands'][0] == 'source: CLIENT PAUSE 5000 WRITE'
-    assert cutover['commands'][-1] == 'source: CLIENT UNPAUSE'
+    assert cutover['recovery'] is None
+    # the guard (one good replica: the target) is on before the promotion, the source's own values are back after
+    assert cutover['guard'] == {'min_replicas_to_write': 1, 'min_replicas_max_lag': 2}
+    assert cutover['commands'][0].startswith('source: SET kvmigrate:cutover {')
+    order = [cutover['commands'].index(command) for command in (
+        'source: CLIENT PAUSE 5000 WRITE', 'source: CONFIG SET min-replicas-to-write 1', 'target: REPLICAOF NO ONE',
+        'source: REPLICAOF 127.0.0.1 %d' % target.port, 'source: CLIENT UNPAUSE',
+        'source: CONFIG SET min-replicas-to-write 0', 'target: DEL kvmigrate:cutover')]
+    assert order == sorted(order), cutover['commands']
+    assert source.client().config_get('min-replicas-*') == {'min-replicas-to-write': '0', 'min-replicas-max-lag': '10'}
+    assert target.client().get('kvmigrate:cutover') is None
+    _wait_until(lambda: source.client().get('kvmigrate:cutover') is None)  # the DEL reaches it by replication
     assert result['diff']['before']['source']['role'] == 'primary'
     assert result['diff']['after']['source'] == {'role': 'replica', 'primary_host': '127.0.0.1', 'primary_port': target.port,
                                                  'fence': 'replicaof_target'}
@@ -147,20 +158,25 @@ def test_fence_refused_after_promotion_is_undone_and_target_is_replica_again(red
     source = start_server(redis_bin, name='source')
     target = start_server(redis_bin, name='target')
     _replicate(target, source)
-    # This user may pause and inspect the source but not run REPLICAOF: the fence fails after the promotion.
-    source.client().execute_command('ACL', 'SETUSER', 'fencer', 'on', '>fencer-Pass-7', '+@all', '-replicaof', '-slaveof')
+    # This user may pause and inspect the source and write the cutover record, but not run REPLICAOF: the fence fails
+    # after the promotion.
+    source.client().execute_command('ACL', 'SETUSER', 'fencer', 'on', '>fencer-Pass-7', '~kvmigrate:*', '+@all',
+                                    '-replicaof', '-slaveof')
 
     result = run_module('replicaof', _cutover_args(target, primary_user='fencer', primary_password='fencer-Pass-7'))
     assert result['rc'] == 1
     assert 'permission' in result['msg'] and 'was undone' in result['msg']
     assert result['cutover']['undone'] is True
-    assert result['cutover']['undo'] == ['source: undo fence', 'target: undo promotion']
+    assert result['cutover']['undo'] == ['source: undo fence', 'target: undo promotion', 'source: restore min replicas',
+                                         'source: delete record']
     assert 'target: REPLICAOF 127.0.0.1 %d' % source.port in result['cutover']['commands']
     assert 'source: REPLICAOF NO ONE' not in result['cutover']['commands']  # the refused fence never happened
     assert 'target: REPLICAOF NO ONE' in result['cutover']['commands']
     assert 'fencer-Pass-7' not in result['_stdout'] + result['_stderr']
     assert source.client().set('writable-again', '1') is True
     assert _role(source) == 'master'
+    assert source.client().config_get('min-replicas-*') == {'min-replicas-to-write': '0', 'min-replicas-max-lag': '10'}
+    assert source.client().get('kvmigrate:cutover') is None
     replication = target.client().info('replication')
     assert replication['role'] == 'slave' and replication['master_port'] == source.port
     _wait_until(lambda: target.client().get('writable-again') == '1')
@@ -175,8 +191,13 @@ def test_check_mode_reports_the_plan_and_touches_neither_end(redis_bin, start_se
     assert result['rc'] == 0, result['msg']
     assert result['changed'] is True
     assert result['cutover']['method'] == 'pause' and result['cutover']['pause_ms'] is None
-    assert result['commands'] == ['source: CLIENT PAUSE 5000 WRITE', 'target: REPLICAOF NO ONE',
-                                  'source: REPLICAOF 127.0.0.1 %d' % target.port, 'source: CLIENT UNPAUSE']
+    assert result['commands'][0].startswith('source: SET kvmigrate:cutover {')
+    assert result['commands'][1:] == [
+        'source: CLIENT PAUSE 5000 WRITE', 'source: CONFIG SET min-replicas-max-lag 2',
+        'source: CONFIG SET min-replicas-to-write 1', 'target: REPLICAOF NO ONE',
+        'source: REPLICAOF 127.0.0.1 %d' % target.port, 'source: CLIENT UNPAUSE',
+        'source: CONFIG SET min-replicas-to-write 0', 'source: CONFIG SET min-replicas-max-lag 10',
+        'target: DEL kvmigrate:cutover']
     assert result['diff']['after']['source']['role'] == 'replica'
     assert _role(source) == 'master' and _role(target) == 'slave'
     assert (_changing_calls(source), _changing_calls(target)) == before
@@ -291,3 +312,72 @@ def test_cutover_options_without_fence_source_are_refused(run_module):
         result = run_module('replicaof', {'login_host': '127.0.0.1', 'login_port': 1, 'state': 'primary', option: value})
         assert result['rc'] == 1
         assert 'only applies with fence_source=true' in result['msg'] and option in result['msg']
+
+
+# -- the write probe, shared by write_check and check_writes: only READONLY or NOREPLICAS is a refusal ----------------
+
+def test_write_check_counts_only_the_servers_own_refusal_as_refused(start_server, run_module):
+    source = start_server(name='source')
+    replica = start_server(name='replica')
+    replica.client().replicaof(source.host, source.port)
+    refused = run_module('write_check', dict(_login(replica), expect='refused'))
+    assert refused['rc'] == 0, refused['msg']
+    assert refused['outcome'] == 'refused' and refused['writable'] is False
+    assert refused['error'].startswith('READONLY ')
+
+    source.client().config_set('min-replicas-max-lag', 10)
+    source.client().config_set('min-replicas-to-write', 5)
+    fenced = run_module('write_check', dict(_login(source), expect='refused'))
+    assert fenced['rc'] == 0, fenced['msg']
+    assert fenced['outcome'] == 'refused' and fenced['error'].startswith('NOREPLICAS ')
+
+
+def test_write_check_reset_connection_is_unknown_not_a_refusal(start_server, run_module):
+    server = start_server(name='server')
+    proxy = StallingProxy(server.host, server.port).start()
+    try:
+        proxy.arm(b'kvmigrate:write-check', RESET, once=False)  # every attempt, retries included
+        result = run_module('write_check', dict(login_host=proxy.host, login_port=proxy.port, expect='refused'))
+    finally:
+        proxy.close()
+    assert proxy.hits >= 1
+    assert result['rc'] == 1
+    assert result['outcome'] == 'unknown' and result['writable'] is None
+    assert 'inconclusive' in result['msg'] and '127.0.0.1:%d' % proxy.port in result['msg']
+    assert server.client().get('kvmigrate:write-check') is None  # the write never reached the server
+
+
+def test_write_check_stalled_server_is_unknown_after_timeout(start_server, run_module):
+    server = start_server(name='server')
+    proxy = StallingProxy(server.host, server.port).start()
+    try:
+        proxy.arm(b'kvmigrate:write-check', STALL)
+        started = time.monotonic()
+        result = run_module('write_check', dict(login_host=proxy.host, login_port=proxy.port, expect='refused',
+                                                timeout=1))
+        elapsed = time.monotonic() - started
+    finally:
+        proxy.close()
+    assert proxy.triggered.is_set()
+    assert result['rc'] == 1 and result['outcome'] == 'unknown'
+    assert 'did not answer SET within 1 s' in result['msg']
+    assert elapsed < 30
+
+
+def test_check_writes_fails_when_the_source_probe_gets_no_answer(start_server, run_module):
+    source = start_server(name='source')
+    target = start_server(name='target')
+    proxy = StallingProxy(source.host, source.port).start()
+    try:
+        fill(source, 200)
+        # the module and the target's replication link both reach the source through the proxy
+        target.client().replicaof(proxy.host, proxy.port)
+        _wait_until(lambda: _role(target) == 'slave' and target.client().info('replication')['master_link_status'] == 'up')
+        proxy.arm(b'kvmigrate:write-check', RESET, once=False)
+        result = run_module('replicaof', _cutover_args(target))
+    finally:
+        proxy.close()
+    assert result['rc'] == 1
+    assert 'no answer shows that the source refuses writes' in result['msg']
+    assert result['cutover']['target_accepts_writes'] is True and result['cutover']['source_refuses_writes'] is None
+    assert _role(target) == 'master' and _role(source) == 'slave'  # the cutover itself stands

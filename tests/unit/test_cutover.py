@@ -2,14 +2,16 @@
 # Copyright (c) 2026, kvmigrate.replication contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Unit tests for the pure decisions of plugins/module_utils/cutover.py: which
-method and fence a pair of servers gets, and when a target counts as caught up.
-Dragonfly and KeyDB cannot run on the test machine, so their paths are proved here."""
+"""Unit tests for the fenced cutover: the pure decisions (which method and fence a pair of servers gets, when a
+target counts as caught up), and the state machine on simulated servers (every method, the undo at every step, a
+re-run after an interruption). Dragonfly and KeyDB cannot run on the test machine, so their paths are proved here."""
 from __future__ import absolute_import, division, print_function
 
 import pytest
+import redis
 
-from ansible_collections.kvmigrate.replication.plugins.module_utils import cutover
+from ansible_collections.kvmigrate.replication.plugins.module_utils import connection, cutover, probe
+from ansible_collections.kvmigrate.replication.plugins.module_utils.connection import KvmigrateError
 from ansible_collections.kvmigrate.replication.plugins.module_utils.cutover import (
     CutoverError, caught_up, choose_fence, choose_method)
 
@@ -154,7 +156,501 @@ def test_validate_refuses_a_pause_too_short_to_be_useful_and_bad_ports():
         cutover.validate_cutover_params(_params(source_port=0))
 
 
+class TaskTimeout(BaseException):
+    """Like Ansible's TaskTimeoutError: a BaseException raised inside the module by the task's timeout."""
+
+
 def test_role_view_of_a_stopped_source():
     assert cutover.role_view(None) == {'role': 'stopped', 'primary_host': None, 'primary_port': None}
     assert cutover.role_view({'role': 'replica', 'primary_host': 'h', 'primary_port': 1}, fence='replicaof_target') == {
         'role': 'replica', 'primary_host': 'h', 'primary_port': 1, 'fence': 'replicaof_target'}
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The state machine on a simulated pair: every path, and an interruption at every step
+# --------------------------------------------------------------------------------------------------------------------
+
+class Sim(object):
+    """One simulated server: role, offsets, keys, config, pause. Replication is instant unless ``frozen``."""
+
+    def __init__(self, world, name, port, flavor='redis', version='7.0.15'):
+        self.world, self.name, self.port = world, name, port
+        self.flavor, self.version = flavor, version
+        self.role, self.master_port = 'master', None
+        self.keys = {}
+        self.offset = 1000
+        self.replid, self.replid2, self.second_offset = name * 8, '0' * 40, -1
+        self.config = {'min-replicas-to-write': '0', 'min-replicas-max-lag': '10', 'masterauth': '', 'masteruser': ''}
+        self.paused_until = None
+        self.frozen = False
+        self.link_down = False
+        self.stopped = False
+        self.failover = None
+        self.log = []
+
+    def replicas(self):
+        return [sim for sim in self.world.sims.values() if sim.role == 'slave' and sim.master_port == self.port
+                and not sim.stopped]
+
+    def info(self, section):
+        if section == 'server':
+            lines = ['redis_version:7.2.0', 'run_id:%s' % (self.name * 40)[:40]]
+            lines.append('dragonfly_version:df-v%s' % self.version if self.flavor == 'dragonfly'
+                         else 'redis_version:%s' % self.version)
+            return '# Server\r\n' + '\r\n'.join(lines) + '\r\n'
+        if section != 'replication':
+            return ''
+        if self.role == 'master':
+            lines = ['role:master', 'connected_slaves:%d' % len(self.replicas())]
+            for n, sim in enumerate(self.replicas()):
+                if self.flavor == 'dragonfly':
+                    lines.append('slave%d:ip=127.0.0.1,port=%d,state=online,lag=0' % (n, sim.port))
+                else:
+                    lines.append('slave%d:ip=127.0.0.1,port=%d,state=online,offset=%d,lag=0' % (n, sim.port, sim.offset))
+        else:
+            lines = ['role:slave', 'master_host:127.0.0.1', 'master_port:%d' % self.master_port,
+                     'master_link_status:%s' % ('down' if self.link_down else 'up'),
+                     'master_last_io_seconds_ago:0', 'master_sync_in_progress:0', 'slave_repl_offset:%d' % self.offset,
+                     'slave_read_only:1', 'connected_slaves:0']
+        if self.flavor != 'dragonfly':
+            lines += ['master_failover_state:%s' % ('waiting-for-sync' if self.failover else 'no-failover'),
+                      'master_replid:%s' % self.replid, 'master_replid2:%s' % self.replid2,
+                      'master_repl_offset:%d' % self.offset, 'second_repl_offset:%d' % self.second_offset]
+        return '# Replication\r\n' + '\r\n'.join(lines) + '\r\n'
+
+    def write(self, key, value):
+        if self.role == 'slave':
+            raise redis.exceptions.ReadOnlyError("You can't write against a read only replica.")
+        if self.paused_until is not None and self.world.now < self.paused_until:
+            raise redis.exceptions.TimeoutError('Timeout reading from socket')  # held by CLIENT PAUSE WRITE
+        to_write, max_lag = int(self.config['min-replicas-to-write']), int(self.config['min-replicas-max-lag'])
+        if to_write and max_lag and len(self.replicas()) < to_write:
+            raise redis.exceptions.ResponseError('NOREPLICAS Not enough good replicas to write.')
+        if value is None:
+            self.keys.pop(key, None)
+        else:
+            self.keys[key] = value
+        self.offset += 30
+
+    def execute(self, args):
+        world = self.world
+        name = str(args[0]).upper()
+        sub = str(args[1]).upper() if len(args) > 1 else ''
+        if name == 'PING':
+            return True
+        if name == 'INFO':
+            return self.info(args[1] if len(args) > 1 else 'replication')
+        if name == 'ROLE':
+            if self.role == 'master':
+                return ['master', [['127.0.0.1', str(sim.port), 'online'] for sim in self.replicas()]]
+            return ['slave', '127.0.0.1', str(self.master_port), 'online']
+        if name == 'CONFIG' and sub == 'GET':
+            return [args[2], self.config.get(args[2], '')]
+        if name == 'CONFIG' and sub == 'SET':
+            self.config[args[2]] = str(args[3])
+            return True
+        if name == 'CLIENT':
+            if sub == 'PAUSE':
+                self.paused_until = world.now + int(args[2]) / 1000.0
+            elif sub == 'UNPAUSE':
+                self.paused_until = None
+            return {'ID': 7, 'LIST': ''}.get(sub, True)
+        if name == 'SET':
+            self.write(args[1], args[2])
+            return True
+        if name == 'GET':
+            return self.keys.get(args[1])
+        if name == 'DEL':
+            existed = args[1] in self.keys
+            self.write(args[1], None)
+            return int(existed)
+        if name in ('REPLICAOF', 'SLAVEOF'):
+            if sub == 'NO':
+                if self.role == 'slave':
+                    self.role, self.master_port = 'master', None
+                    self.replid2, self.second_offset, self.replid = self.replid, self.offset + 1, self.name[::-1] * 8
+            else:
+                self.role, self.master_port = 'slave', int(args[2])
+            return True
+        if name == 'FAILOVER':
+            if sub == 'ABORT':
+                if not self.failover:
+                    raise redis.exceptions.ResponseError('ERR No failover in progress.')
+                self.failover = None
+            else:
+                self.failover = int(args[3])
+            return True
+        if name == 'REPLTAKEOVER':
+            primary = world.sims[self.master_port]
+            self.role, self.master_port = 'master', None
+            primary.stopped = True
+            return True
+        raise AssertionError('the simulation does not know %r' % (args,))
+
+
+class World(object):
+    """Two or more simulated servers, one clock, and faults injected at chosen commands."""
+
+    def __init__(self):
+        self.now = 100.0
+        self.sims = {}
+        self.faults = []
+        self.failover_completes = True
+        self.warnings = []
+
+    def add(self, name, port, **kw):
+        self.sims[port] = Sim(self, name, port, **kw)
+        return self.sims[port]
+
+    def clock(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += max(seconds, 0.05)  # each poll takes a while: keeps the loops short
+
+    def on(self, matches, action, when='before'):
+        """Run ``action(sim, args)`` once, before or after the first command for which ``matches(sim, args)``."""
+        self.faults.append(dict(matches=matches, action=action, when=when))
+
+    def _fire(self, sim, args, when):
+        for fault in list(self.faults):
+            if fault['when'] == when and fault['matches'](sim, args):
+                self.faults.remove(fault)
+                fault['action'](sim, args)
+
+    def replicate(self):
+        for sim in self.sims.values():
+            if sim.failover is not None and self.failover_completes:
+                sim.role, sim.master_port, sim.failover = 'slave', sim.failover, None
+                promoted = self.sims[sim.master_port]
+                promoted.role, promoted.master_port = 'master', None
+        for sim in self.sims.values():
+            primary = self.sims.get(sim.master_port) if sim.role == 'slave' else None
+            if primary is not None and not (sim.frozen or sim.link_down or primary.stopped) and primary.role == 'master':
+                sim.keys, sim.offset, sim.replid = dict(primary.keys), primary.offset, primary.replid
+
+    def execute(self, sim, args):
+        if sim.stopped:
+            raise redis.exceptions.ConnectionError('Error 111 connecting to 127.0.0.1:%d. Connection refused.' % sim.port)
+        self.replicate()
+        self._fire(sim, args, 'before')
+        sim.log.append(' '.join(str(a) for a in args))
+        reply = sim.execute(args)
+        self.replicate()
+        self._fire(sim, args, 'after')
+        return reply
+
+    def connect(self, params, host=None, port=None, what='server', secrets=(), command_timeout=None, **dummy):
+        sim = self.sims[int(port if port is not None else params['login_port'])]
+        if sim.stopped:
+            raise KvmigrateError('%s 127.0.0.1:%d refused the connection.' % (what, sim.port), cause='refused')
+        return connection.Server(FakeClient(self, sim), '127.0.0.1', sim.port, what, secrets,
+                                 read_timeout=command_timeout or 10.0)
+
+
+class FakeConnection(object):
+    socket_timeout = None
+
+    def update_current_socket_timeout(self, seconds):
+        self.socket_timeout = seconds
+
+
+class FakeClient(object):
+    """The part of redis-py's client the collection uses, answering from a Sim."""
+
+    def __init__(self, world, sim):
+        self.world, self.sim = world, sim
+        self.connection = FakeConnection()
+
+    def execute_command(self, *args):
+        return self.world.execute(self.sim, args)
+
+    def set(self, key, value, px=None):
+        return self.execute_command('SET', key, value, 'PX', px)
+
+    def get(self, key):
+        return self.execute_command('GET', key)
+
+    def close(self):
+        pass
+
+
+def _pair(flavor='redis', version='7.0.15'):
+    world = World()
+    source = world.add('s', 6379, flavor=flavor, version=version)
+    target = world.add('t', 6380, flavor=flavor, version=version)
+    source.config['min-replicas-max-lag'] = '7'  # the source's own value: the guard replaces it for a while
+    target.role, target.master_port = 'slave', 6379
+    world.replicate()
+    return world, source, target
+
+
+def _run_params(**extra):
+    params = dict(login_host='127.0.0.1', login_port=6380, login_user=None, login_password=None, primary_user=None,
+                  primary_password=None, tls=False, connect_timeout=5.0, state='primary', fence_source=True,
+                  source_host=None, source_port=None, fence_timeout_ms=5000, cutover_method='auto', fence_mode='auto',
+                  check_writes=True)
+    params.update(extra)
+    return params
+
+
+def _cutover(world, check_mode=False, **extra):
+    target = world.connect(_run_params(), port=6380, what='target')
+    target.identify()
+    return cutover.Cutover(target, _run_params(**extra), check_mode=check_mode, clock=world.clock, sleep=world.sleep,
+                           warn=world.warnings.append, connector=world.connect)
+
+
+def _raises(exc):
+    def action(sim, args):
+        raise exc
+    return action
+
+
+def _command(name):
+    return lambda sim, args: ' '.join(str(a) for a in args).upper().startswith(name)
+
+
+def _die_at(world, step):
+    """The module process is killed as it sends ``step``: nothing after it runs, no undo, no unpause."""
+    world.on(_command(step), _raises(MemoryError('the module process is gone')))
+    dead = _cutover(world)
+    dead._unwind = lambda undo: None  # pylint: disable=protected-access
+    dead._unpause = lambda: False  # pylint: disable=protected-access
+    with pytest.raises(CutoverError):
+        dead.run()
+
+
+def _assert_as_before(source, target):
+    """Both ends as before the cutover: writable source with its own settings, target its replica, no record."""
+    assert source.role == 'master' and source.paused_until is None
+    assert source.config['min-replicas-to-write'] == '0' and source.config['min-replicas-max-lag'] == '7'
+    assert target.role == 'slave' and target.master_port == source.port
+    assert 'kvmigrate:cutover' not in source.keys and 'kvmigrate:cutover' not in target.keys
+    source.write('after', '1')  # it takes writes again
+
+
+def test_pause_sets_the_guard_before_the_promotion_and_removes_it_after():
+    world, source, target = _pair()
+    result = _cutover(world).run()
+    commands = result['cutover']['commands']
+    assert result['changed'] is True and result['cutover']['recovery'] is None
+    assert result['cutover']['guard'] == {'min_replicas_to_write': 1, 'min_replicas_max_lag': 2}
+    order = [commands.index(c) for c in ('source: CLIENT PAUSE 5000 WRITE', 'source: CONFIG SET min-replicas-to-write 1',
+                                         'target: REPLICAOF NO ONE', 'source: REPLICAOF 127.0.0.1 6380',
+                                         'source: CLIENT UNPAUSE', 'source: CONFIG SET min-replicas-max-lag 7',
+                                         'target: DEL kvmigrate:cutover')]
+    assert order == sorted(order)
+    assert commands[0].startswith('source: SET kvmigrate:cutover {')
+    assert source.role == 'slave' and target.role == 'master'
+    assert source.config['min-replicas-to-write'] == '0' and source.config['min-replicas-max-lag'] == '7'
+    assert 'kvmigrate:cutover' not in target.keys and 'kvmigrate:cutover' not in source.keys
+
+
+def test_the_guard_alone_makes_the_source_refuse_writes_once_the_target_left():
+    """What the source does if the module dies right after the promotion: the pause ends, the guard refuses."""
+    world, source, target = _pair()
+    _die_at(world, 'REPLICAOF 127.0.0.1')
+    assert target.role == 'master'
+    world.now += 6  # the pause has ended by itself
+    with pytest.raises(redis.exceptions.ResponseError, match='NOREPLICAS'):
+        source.write('late', '1')
+
+
+@pytest.mark.parametrize('interruption', [KeyboardInterrupt, SystemExit, TaskTimeout], ids=lambda e: e.__name__)
+@pytest.mark.parametrize('when', ['before', 'after'])
+@pytest.mark.parametrize('step', ['SET KVMIGRATE:CUTOVER', 'CLIENT PAUSE', 'CONFIG SET MIN-REPLICAS-TO-WRITE 1',
+                                  'REPLICAOF NO ONE', 'REPLICAOF 127.0.0.1', 'CLIENT UNPAUSE'])
+def test_an_interruption_at_any_step_runs_the_undo_then_is_raised_again(step, when, interruption):
+    world, source, target = _pair()
+
+    def interrupt(sim, args):
+        raise interruption()
+
+    world.on(_command(step), interrupt, when=when)
+    with pytest.raises(interruption):
+        _cutover(world).run()
+    _assert_as_before(source, target)
+
+
+def test_a_rerun_after_the_module_died_past_the_promotion_completes_the_cutover():
+    world, source, target = _pair()
+    _die_at(world, 'REPLICAOF 127.0.0.1')
+    world.now += 6
+    assert target.role == 'master' and source.role == 'master'  # held by the guard alone
+
+    result = _cutover(world).run()
+    assert result['changed'] is True and result['cutover']['recovery'] == 'completed'
+    assert result['cutover']['source'] == '127.0.0.1:6379'  # found through the record: the target no longer names it
+    assert result['cutover']['commands'] == ['source: REPLICAOF 127.0.0.1 6380', 'source: CONFIG SET min-replicas-to-write 0',
+                                             'source: CONFIG SET min-replicas-max-lag 7', 'target: DEL kvmigrate:cutover']
+    assert result['cutover']['source_refuses_writes'] is True and result['cutover']['target_accepts_writes'] is True
+    assert source.role == 'slave' and source.master_port == 6380
+    assert source.config['min-replicas-max-lag'] == '7' and 'kvmigrate:cutover' not in target.keys
+
+    again = _cutover(world).run()
+    assert again['changed'] is False and again['cutover']['commands'] == []
+
+
+def test_a_rerun_after_the_module_died_before_the_promotion_uses_the_recorded_settings():
+    world, source, target = _pair()
+    _die_at(world, 'REPLICAOF NO ONE')
+    world.now += 6
+    assert source.config['min-replicas-max-lag'] == '2'  # the guard is still on
+
+    result = _cutover(world).run()
+    assert result['cutover']['recovery'] == 'completed'
+    assert 'source: CONFIG SET min-replicas-max-lag 7' in result['cutover']['commands']  # from the record
+    assert source.role == 'slave' and source.config['min-replicas-max-lag'] == '7'
+
+
+def test_a_rerun_that_cannot_complete_reverts_and_says_so():
+    world, source, target = _pair()
+    _die_at(world, 'REPLICAOF NO ONE')
+    world.now += 6
+    target.link_down = True  # the target lost its link: it cannot be promoted without losing writes
+
+    with pytest.raises(CutoverError) as raised:
+        _cutover(world).run()
+    assert 'cannot be completed now' in raised.value.msg and 'not in sync' in raised.value.msg
+    assert 'put both ends back' in raised.value.msg
+    assert raised.value.details['cutover']['recovery'] == 'reverted'
+    assert source.role == 'master' and source.config['min-replicas-max-lag'] == '7'
+    assert 'kvmigrate:cutover' not in source.keys
+
+
+def test_check_mode_plans_the_recovery_and_changes_nothing():
+    world, source, target = _pair()
+    _die_at(world, 'REPLICAOF 127.0.0.1')
+    logs = (list(source.log), list(target.log))
+    result = _cutover(world, check_mode=True).run()
+    assert result['changed'] is True and result['cutover']['recovery'] == 'completed'
+    assert 'source: REPLICAOF 127.0.0.1 6380' in result['cutover']['commands']
+    changed = [c for sim, before in zip((source, target), logs) for c in sim.log[len(before):]
+               if c.split()[0] not in ('INFO', 'GET', 'CONFIG', 'ROLE', 'CLIENT') or c.startswith('CONFIG SET')]
+    assert changed == []
+
+
+def test_a_promotion_acknowledged_late_goes_on_when_the_offsets_prove_nothing_was_lost():
+    world, source, target = _pair()
+    world.on(_command('REPLICAOF NO ONE'), lambda sim, args: setattr(world, 'now', world.now + 4.5), when='after')
+    result = _cutover(world).run()
+    assert result['changed'] is True and target.role == 'master' and source.role == 'slave'
+
+
+def test_a_promotion_acknowledged_late_is_undone_when_the_source_may_have_taken_writes():
+    world, source, target = _pair()
+
+    def late_and_written(sim, args):
+        world.now += 4.5
+        source.offset += 30  # a write the source took after its pause ended, before it saw the target leave
+
+    world.on(_command('REPLICAOF NO ONE'), late_and_written, when='after')
+    with pytest.raises(CutoverError) as raised:
+        _cutover(world).run()
+    assert 'too close to fence_timeout_ms=5000' in raised.value.msg and 'was undone' in raised.value.msg
+    _assert_as_before(source, target)
+
+
+def test_a_fence_landing_after_the_pause_is_kept_with_a_warning():
+    world, source, target = _pair()
+    world.on(_command('REPLICAOF 127.0.0.1'), lambda sim, args: setattr(world, 'now', world.now + 6), when='after')
+    result = _cutover(world).run()
+    assert result['changed'] is True and source.role == 'slave' and target.role == 'master'
+    assert any('landed' in warning and 'none was lost' in warning for warning in world.warnings)
+
+
+def test_a_target_that_cannot_catch_up_is_undone():
+    world, source, target = _pair()
+    target.frozen = True
+    source.offset += 500
+    with pytest.raises(CutoverError, match='did not catch up'):
+        _cutover(world).run()
+    target.frozen = False
+    _assert_as_before(source, target)
+
+
+def test_failover_that_does_not_complete_is_aborted():
+    world, source, target = _pair()
+    world.failover_completes = False
+    with pytest.raises(CutoverError) as raised:
+        _cutover(world, cutover_method='failover', fence_timeout_ms=200).run()
+    assert 'did not complete' in raised.value.msg and 'was undone' in raised.value.msg
+    assert 'source: FAILOVER ABORT' in raised.value.details['cutover']['commands']
+    assert source.role == 'master' and source.failover is None and target.role == 'slave'
+
+
+def test_failover_interrupted_while_under_way_is_aborted_then_raised_again():
+    world, source, target = _pair()
+    world.failover_completes = False
+    run = _cutover(world, cutover_method='failover')
+    # Ctrl-C while the module polls the source for the end of the failover
+    world.on(_command('FAILOVER TO'), lambda sim, args: world.on(_command('INFO REPLICATION'), _raises(KeyboardInterrupt())),
+             when='after')
+    with pytest.raises(KeyboardInterrupt):
+        run.run()
+    assert 'FAILOVER ABORT' in source.log
+    assert source.role == 'master' and source.failover is None
+
+
+def test_failover_that_completes_leaves_the_source_a_replica_of_the_target():
+    world, source, target = _pair()
+    result = _cutover(world, cutover_method='failover').run()
+    assert result['cutover']['method'] == 'failover' and source.role == 'slave' and target.role == 'master'
+    assert not any('kvmigrate:cutover' in c for c in result['cutover']['commands'])  # runs in the server: no guard
+
+
+def test_takeover_between_dragonfly_servers_shuts_the_source_down():
+    world, source, target = _pair(flavor='dragonfly', version='1.40.1')
+    result = _cutover(world).run()
+    assert result['cutover']['method'] == 'takeover' and result['cutover']['fence'] == 'shutdown'
+    assert result['cutover']['commands'] == ['target: REPLTAKEOVER 5']
+    assert result['cutover']['source_after']['role'] == 'stopped'
+    assert result['cutover']['target_accepts_writes'] is True and result['cutover']['source_refuses_writes'] is None
+    assert source.stopped and target.role == 'master'
+
+    again = _cutover(world, source_host='127.0.0.1', source_port=6379).run()
+    assert again['changed'] is False and again['cutover']['fence'] == 'shutdown' and again['cutover']['commands'] == []
+    assert any('refuses connections' in warning for warning in world.warnings)
+
+
+def test_check_writes_fails_on_a_source_that_gives_no_answer():
+    world, source, target = _pair()
+
+    def no_answer(sim, args):
+        raise redis.exceptions.TimeoutError('Timeout reading from socket')
+
+    world.on(lambda sim, args: sim is source and _command('SET KVMIGRATE:WRITE-CHECK')(sim, args), no_answer)
+    with pytest.raises(CutoverError) as raised:
+        _cutover(world).run()
+    assert 'no answer shows that the source refuses writes' in raised.value.msg
+    assert raised.value.details['cutover']['source_refuses_writes'] is None
+
+
+# -- the write probe ----------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('error, code', [
+    (redis.exceptions.ReadOnlyError("You can't write against a read only replica."), 'READONLY'),
+    (redis.exceptions.ResponseError('NOREPLICAS Not enough good replicas to write.'), 'NOREPLICAS'),
+    (redis.exceptions.ResponseError('READONLY You can\'t write against a read only replica.'), 'READONLY'),
+    (redis.exceptions.TimeoutError('Timeout reading from socket'), None),
+    (redis.exceptions.ConnectionError('Connection reset by peer'), None),
+    (redis.exceptions.NoPermissionError('NOPERM this user has no permissions'), None),
+    (redis.exceptions.ResponseError('OOM command not allowed when used memory > maxmemory.'), None),
+    (redis.exceptions.ResponseError('LOADING Redis is loading the dataset in memory'), None),
+    (OSError('Broken pipe'), None),
+])
+def test_only_readonly_and_noreplicas_are_refusals(error, code):
+    assert probe.refusal_code(error) == code
+
+
+def test_probe_reports_the_servers_refusal_with_its_code():
+    world, source, target = _pair()
+    replica = world.connect(_run_params(), port=6380, what='target')
+    assert probe.probe_write(replica) == {'outcome': 'refused', 'refusal': 'READONLY',
+                                          'error': "READONLY You can't write against a read only replica."}
+    primary = world.connect(_run_params(), port=6379, what='source')
+    assert probe.probe_write(primary)['outcome'] == 'accepted'
+    primary.call('CLIENT', 'PAUSE', 1000, 'WRITE')
+    held = probe.probe_write(primary)
+    assert held['outcome'] == 'unknown' and held['refusal'] is None and 'source 127.0.0.1:6379' in held['error']
