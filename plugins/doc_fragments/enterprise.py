@@ -60,9 +60,29 @@ options:
       - Name of the database on this cluster.
       - Exactly one of O(database_uid) and O(database_name) is required.
     type: str
+  database_user:
+    description:
+      - ACL user for the database's own endpoints (the instance's first C(endpoints) entry and, for an Active-Active
+        database, each peer's). Used only to read and write the completion marker.
+    type: str
+  database_password:
+    description:
+      - Password of the database's endpoints. Not read from the API, which masks it when C(mask_bdb_credentials) is on.
+    type: str
+  database_tls:
+    description:
+      - Connect to the database's endpoints with TLS.
+    type: bool
+    default: false
+  database_ca_certs:
+    description:
+      - PEM file of the CA that signed the endpoints' certificate.
+    type: path
 notes:
   - API errors name the cluster URL, the database and the fix (401 credentials, 403 role, 404 database, 406 refused change).
     Passwords never appear in results or messages; source URIs are shown as C(redis://admin:********@host:port).
+  - Only the fields Replica Of needs are requested (C(?fields=)), so the module does not read every credential of the
+    database.
   - "The API is called from where the module runs: use C(delegate_to: localhost) to call it from the control node."
   - When the task runs on the control node (C(delegate_to=localhost) or C(connection=local)), the action plugin runs the
     module inside the Ansible worker process instead of starting a new Python process and importing its libraries for

@@ -32,18 +32,30 @@ Documented:
   database of the same cluster, ``redis://:<url-encoded password>@host:port``
   for Redis Open Source (RD databases/import-export/migrate-to-active-active).
 * The bdb fields ``endpoints[].dns_name/addr/port``, ``authentication_admin_pass``,
-  ``crdt`` and ``crdt_guid`` (a captured RS 8.0 ``GET /v1/bdbs/1``).
+  ``crdt``, ``crdt_guid``, ``crdt_sources`` and ``action_uid`` (RD objects/bdb); ``?fields=``
+  on ``GET /v1/bdbs[/{uid}]`` (RD references/rest-api/requests/bdbs).
+* A PUT answers with ``action_uid``; ``GET /v1/actions/{uid}`` gives its ``status``
+  (pending, active, completed, failed) and ``progress`` (RD references/rest-api/requests/actions).
+* bdb ``status`` ``creation-failed`` and ``recovery`` (RD objects/bdb/status).
+* The cluster setting ``mask_bdb_credentials`` masks database credentials in bdb
+  answers (RD references/rest-api/objects/cluster).
+* Error bodies: ``error_code`` with ``message`` (RD requests/bdbs, PUT error codes) or
+  ``description`` (openapi.json ``cluster_Error``).
+* ``GET /v1/bdbs/stats/last/{uid}`` gives ``no_of_keys`` as a float and answers 406
+  when the database is not active (RD requests/bdbs/stats/last, objects/statistics/db-metrics).
 
 Inferred (marked ``# inferred`` where used):
 
 * Any state -> ``disabled`` is accepted (the table lists no way out of
-  ``enabled`` back to ``disabled``, yet "disabled" means no sync configured and
-  the UI can remove Replica Of).
+  ``enabled`` back to ``disabled``; a cluster may answer 406). The stop step uses
+  the documented ``stopped`` (the UI's "Stop sync", status "Sync stopped").
 * Changing the sources of an enabled sync flushes like enabling does.
 * ``paused`` -> ``enabled`` resumes without a flush.
-* Error bodies are JSON with ``error_code``/``description``.
-* ``GET /v1/bdbs/stats/last/{uid}`` carries ``no_of_keys``.
+* 503 (node not responding) is temporary and worth retrying.
+* A masked secret is a run of ``*``; a masked cluster may omit ``client_key`` and
+  rewrite the whitespace of PEM text, so only non-secret fields are compared.
 * How an Active-Active database takes Replica Of: see ``replica_of_path``.
+* Peer instances are reached at the host and port of their ``crdt_sources`` URIs.
 """
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
@@ -53,6 +65,7 @@ import re
 import socket
 import ssl
 import time
+import uuid
 
 from urllib.error import HTTPError, URLError
 from urllib.parse import quote, unquote, urlsplit
@@ -60,7 +73,8 @@ from urllib.parse import quote, unquote, urlsplit
 from ansible.module_utils.common.text.converters import to_text
 from ansible.module_utils.urls import open_url
 
-from ansible_collections.kvmigrate.replication.plugins.module_utils.connection import KvmigrateError, endpoint, sanitize, validate_finite
+from ansible_collections.kvmigrate.replication.plugins.module_utils.connection import (
+    KvmigrateError, connect, endpoint, sanitize, validate_finite)
 
 DEFAULT_API_PORT = 9443
 MASK = '********'
@@ -81,6 +95,18 @@ SOURCE_CONFIG_FIELDS = ('uri', 'compression', 'encryption', 'server_cert', 'clie
 SOURCE_STATUS_FIELDS = ('status', 'lag', 'last_update', 'last_error', 'rdb_size', 'rdb_transferred')
 # bdb status values during which the cluster answers 409 to another change (documented).
 PENDING_STATUSES = ('active-change-pending', 'pending', 'import-pending')
+# bdb status values that are no way back to active (documented values; treating them as errors is our choice).
+FAILED_STATUSES = ('creation-failed', 'recovery', 'delete-pending')
+# GET /v1/actions/{uid} status values (documented): the change is done on 'completed' and lost on 'failed'.
+ACTION_DONE, ACTION_FAILED = 'completed', 'failed'
+# Only what Replica Of needs: a plain GET returns every credential of the database.
+BDB_FIELDS = ('uid', 'name', 'status', 'crdt', 'crdt_guid', 'replica_sync', 'replica_sources', 'crdt_sources', 'endpoints',
+              'port', 'action_uid')
+SOURCE_BDB_FIELDS = ('uid', 'name', 'status', 'endpoints', 'port', 'authentication_admin_pass')
+# The completion marker: written to the source after writes stop, it reaches the Active-Active instance (and, through
+# it, the peers) only through the sync, so reading it back there is the final check; it stays in the Active-Active
+# database as the cluster's own record that this migration completed (a fresh control node reads it too).
+MARKER_KEY = 'kvmigrate:active-active:migrated'
 
 
 def enterprise_argument_spec():
@@ -94,6 +120,10 @@ def enterprise_argument_spec():
         request_timeout=dict(type='float', default=30.0),
         database_uid=dict(type='int'),
         database_name=dict(type='str'),
+        database_user=dict(type='str'),
+        database_password=dict(type='str', no_log=True),
+        database_tls=dict(type='bool', default=False),
+        database_ca_certs=dict(type='path'),
     )
 
 
@@ -239,11 +269,9 @@ def uri_password(uri):
         return None
 
 
-def _password_masked_by_cluster(uri):
-    # inferred: a cluster with mask_bdb_credentials may return the URI with its
-    # password starred out; then only the masked forms can be compared.
-    password = uri_password(uri)
-    return bool(password) and set(password) == {'*'}
+def is_masked(secret):
+    """True for a value the cluster masked (``mask_bdb_credentials``): a run of ``*`` (inferred form)."""
+    return bool(secret) and set(to_text(secret)) == {'*'}
 
 
 def same_cluster_source(bdb):
@@ -263,6 +291,10 @@ def same_cluster_source(bdb):
     host = first.get('dns_name') or (first.get('addr') or [None])[0]
     port = first.get('port') or bdb.get('port')
     password = bdb.get('authentication_admin_pass')
+    if is_masked(password):
+        raise KvmigrateError("Source database %r (uid %s): the cluster masks database credentials (cluster setting "
+                             "mask_bdb_credentials), so the source URL cannot be built from authentication_admin_pass. Give "
+                             "the source as uri (the source's Get Replica Of source URL)." % (name, bdb.get('uid')))
     if not password:
         raise KvmigrateError("Source database %r (uid %s): the API returned no authentication_admin_pass, so the source URL cannot "
                              "be built. Use a cluster user allowed to read database credentials (admin), or give the source "
@@ -288,21 +320,35 @@ def normalize_source(source):
     )
 
 
-def _source_key(source, masked):
+def _pem_text(pem):
+    # A cluster may re-wrap PEM text (line breaks, trailing spaces): compare its characters without whitespace.
+    return ''.join((pem or '').split())
+
+
+def _uri_identity(uri):
+    """Scheme, host, port and user of a source URI, never its password (masked or rotated, it cannot be compared)."""
+    try:
+        parsed = parse_source_uri(uri)
+    except KvmigrateError:
+        return ('', mask_uri(uri), 0, '')
+    return (parsed['scheme'], parsed['host'].lower(), parsed['port'], parsed['user'] or '')
+
+
+def _source_key(source):
     normal = normalize_source(source)
-    if masked:
-        normal['uri'] = mask_uri(normal['uri'])
-        normal['client_key'] = MASK if normal['client_key'] else ''
-    return tuple(normal[field] for field in SOURCE_CONFIG_FIELDS)
+    return (_uri_identity(normal['uri']), normal['compression'], normal['encryption'], normal['replication_tls_sni'],
+            _pem_text(normal['server_cert']), _pem_text(normal['client_cert']))
 
 
 def sources_equal(current, wanted):
-    """True when both lists configure the same sources; order does not matter (documented)."""
+    """True when both lists configure the same sources in their non-secret fields; order does not matter (documented).
+
+    Passwords and ``client_key`` are left out: a cluster with ``mask_bdb_credentials`` masks them, may omit
+    ``client_key`` and rewrite PEM text, and re-sending the sources of an enabled sync flushes the database."""
     current, wanted = current or [], wanted or []
     if len(current) != len(wanted):
         return False
-    masked = any(_password_masked_by_cluster(s.get('uri')) for s in current)
-    return sorted(_source_key(s, masked) for s in current) == sorted(_source_key(s, masked) for s in wanted)
+    return sorted(_source_key(s) for s in current) == sorted(_source_key(s) for s in wanted)
 
 
 def validate_sources(sources):
@@ -438,6 +484,10 @@ def evaluate_sources(bdb, max_lag_ms=None, database_label='?'):
     return None, unmet
 
 
+def _progress(bdb):
+    return tuple((s.get('uid'), s.get('rdb_transferred'), s.get('last_update')) for s in bdb.get('replica_sources') or [])
+
+
 class ReplicaOfWaiter(object):
     """Polls one database until every source is in-sync with lag under ``max_lag_ms`` for
     ``stable_for`` seconds. Fails at once when the sync is stopped/paused/disabled, after
@@ -466,6 +516,7 @@ class ReplicaOfWaiter(object):
         params = self.params
         stable_since = None
         error_since = None
+        progress = None
         bdb = self.bdb
         while True:
             now = self.clock()
@@ -475,7 +526,12 @@ class ReplicaOfWaiter(object):
             if final:
                 raise KvmigrateError(final, **self._details(bdb))
             erring = [s for s in bdb.get('replica_sources') or [] if s.get('last_error') and s.get('status') != 'in-sync']
-            if erring:
+            # A source that reports an error while its transfer moves on is retrying successfully: only an error
+            # without progress (rdb_transferred, last_update) counts towards last_error_timeout.
+            moved, progress = _progress(bdb) != progress, _progress(bdb)
+            if erring and moved:
+                error_since = now
+            elif erring:
                 error_since = now if error_since is None else error_since
                 if now - error_since >= params['last_error_timeout']:
                     raise KvmigrateError(
@@ -628,14 +684,25 @@ class EnterpriseClient(object):
             raise KvmigrateError(self.scrub(msg), cause=cause)
 
     def request(self, method, path, body=None, database='?', retry_conflict=False):
+        """One API call. Retries, with a bounded backoff until ``change_timeout``: 409 when ``retry_conflict``
+        (documented: another change is in progress), 503 (a node not responding) and, for GET, timeouts."""
         deadline = self.clock() + self.change_timeout
         delay = 0.2
         while True:
-            status, data, raw = self._open(method, path, body)
+            try:
+                status, data, raw = self._open(method, path, body)
+            except KvmigrateError as exc:
+                # A PUT that timed out may have been applied: only reads are repeated blindly.
+                if method == 'GET' and exc.cause == 'timeout' and self.clock() + delay <= deadline:
+                    self.retries += 1
+                    self.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+                    continue
+                raise
             if 200 <= status < 300:
                 return data
-            # Documented: 409 means another change is in progress; retry with a bounded backoff.
-            if status == 409 and retry_conflict and self.clock() + delay <= deadline:
+            retryable = status == 503 or (status == 409 and retry_conflict)
+            if retryable and self.clock() + delay <= deadline:
                 self.retries += 1
                 self.sleep(delay)
                 delay = min(delay * 2, 5.0)
@@ -643,30 +710,47 @@ class EnterpriseClient(object):
             cause, msg = explain_http(status, _error_text(data, raw), self.base, method, path.split('?')[0], database, self.user)
             raise KvmigrateError(self.scrub(msg), cause=cause, status=status)
 
-    def get_database(self, uid=None, name=None):
-        if uid is not None:
-            bdb = self.request('GET', '/v1/bdbs/%d' % int(uid), database=database_label(uid=uid))
-            if not isinstance(bdb, dict):
-                raise KvmigrateError("Cluster API %s answered GET /v1/bdbs/%s with no database object." % (self.base, uid))
-            return bdb
-        bdbs = self.request('GET', '/v1/bdbs', database=database_label(name=name)) or []
-        matches = [b for b in bdbs if b.get('name') == name]
-        if not matches:
-            known = ', '.join('%s (uid %s)' % (b.get('name'), b.get('uid')) for b in bdbs) or 'none'
-            raise KvmigrateError("Cluster API %s has no database named '%s' (databases: %s). Check database_name."
-                                 % (self.base, name, known), cause='not_found', status=404)
-        if len(matches) > 1:
-            raise KvmigrateError("Cluster API %s has %d databases named '%s' (uids %s): use database_uid." % (
-                self.base, len(matches), name, ', '.join(str(b.get('uid')) for b in matches)))
-        return matches[0]
+    def get_database(self, uid=None, name=None, fields=BDB_FIELDS):
+        """The bdb, by uid or by name, with only ``fields`` (a plain GET would return every credential)."""
+        if uid is None:
+            bdbs = self.request('GET', '/v1/bdbs?fields=uid,name', database=database_label(name=name)) or []
+            matches = [b for b in bdbs if b.get('name') == name]
+            if not matches:
+                known = ', '.join('%s (uid %s)' % (b.get('name'), b.get('uid')) for b in bdbs) or 'none'
+                raise KvmigrateError("Cluster API %s has no database named '%s' (databases: %s). Check database_name."
+                                     % (self.base, name, known), cause='not_found', status=404)
+            if len(matches) > 1:
+                raise KvmigrateError("Cluster API %s has %d databases named '%s' (uids %s): use database_uid." % (
+                    self.base, len(matches), name, ', '.join(str(b.get('uid')) for b in matches)))
+            uid = matches[0]['uid']
+        query = '?fields=%s' % ','.join(fields) if fields else ''
+        bdb = self.request('GET', '/v1/bdbs/%d%s' % (int(uid), query), database=database_label(uid=uid, name=name))
+        if not isinstance(bdb, dict):
+            raise KvmigrateError("Cluster API %s answered GET /v1/bdbs/%s with no database object." % (self.base, uid))
+        if bdb.get('status') in FAILED_STATUSES:
+            raise KvmigrateError("Database %s on %s has status %s, which does not go back to active by itself: fix the "
+                                 "database on the cluster (see its events and logs) before changing Replica Of." % (
+                                     database_label(bdb), self.base, bdb.get('status')), cause='database_failed')
+        for secret in (bdb.get('authentication_admin_pass'),):
+            if secret and not is_masked(secret):
+                self.secrets.append(secret)
+        return bdb
 
     def key_count(self, bdb):
-        """Keys the database holds, or None when the cluster does not say (then assume it holds data)."""
+        """Keys the database holds (documented float ``no_of_keys``), or None when the cluster does not say (then
+        assume it holds data)."""
+        path = '/v1/bdbs/stats/last/%s?metrics=no_of_keys' % bdb['uid']
         try:
-            # inferred: documented route bdbs/stats/last; the no_of_keys metric name comes from the stats reference.
-            stats = self.request('GET', '/v1/bdbs/stats/last/%s' % bdb['uid'], database=database_label(bdb))
-        except KvmigrateError:
-            return None
+            stats = self.request('GET', path, database=database_label(bdb))
+        except KvmigrateError as exc:
+            if exc.details.get('status') != 406:
+                return None
+            # documented: 406 while the database is not active; ask again once it is
+            self.wait_active(bdb)
+            try:
+                stats = self.request('GET', path, database=database_label(bdb))
+            except KvmigrateError:
+                return None
         if isinstance(stats, dict):
             entry = stats.get(str(bdb['uid'])) or stats
             if isinstance(entry, dict) and entry.get('no_of_keys') is not None:
@@ -676,11 +760,59 @@ class EnterpriseClient(object):
                     return None
         return None
 
-    def update(self, bdb, body):
-        """PUT the change (retrying 409) and wait until the database is active again."""
+    def update(self, bdb, body, expected_sources=None):
+        """PUT the change (retrying 409 and 503), follow its action to the end, wait until the database is active
+        again and read it back: the change must show in ``replica_sync`` and the sources (non-secret fields)."""
         label = database_label(bdb)
-        self.request('PUT', replica_of_path(bdb), body=body, database=label, retry_conflict=True)
-        return self.wait_active(bdb)
+        answer = self.request('PUT', replica_of_path(bdb), body=body, database=label, retry_conflict=True)
+        action_uid = answer.get('action_uid') if isinstance(answer, dict) else None
+        if action_uid:
+            self.follow_action(action_uid, label)
+        current = self.wait_active(bdb)
+        wanted_sync = body.get('replica_sync', bdb.get('replica_sync') or 'disabled')
+        got_sync = current.get('replica_sync') or 'disabled'
+        wanted_sources = body.get('replica_sources', expected_sources)
+        problems = []
+        if got_sync != wanted_sync and not (wanted_sync == 'enabled' and got_sync == 'stopped'):
+            problems.append('replica_sync is %s, not %s' % (got_sync, wanted_sync))
+        if wanted_sources is not None and not sources_equal(current.get('replica_sources'), wanted_sources):
+            problems.append('its sources are %s, not %s' % (
+                ', '.join(mask_uri(s.get('uri')) for s in current.get('replica_sources') or []) or 'none',
+                ', '.join(mask_uri(s.get('uri')) for s in wanted_sources) or 'none'))
+        if problems:
+            raise KvmigrateError("Database %s on %s accepted the change but reads back otherwise: %s. Check the cluster's "
+                                 "events for database %s before running again." % (label, self.base, '; '.join(problems), label),
+                                 cause='not_applied')
+        return current
+
+    def follow_action(self, action_uid, label):
+        """Poll ``GET /v1/actions/{uid}`` until the change completes; a failed action is an error."""
+        deadline = self.clock() + self.change_timeout
+        delay = 0.1
+        while True:
+            try:
+                action = self.request('GET', '/v1/actions/%s' % quote(str(action_uid), safe=''), database=label)
+            except KvmigrateError as exc:
+                if exc.details.get('status') == 404:
+                    return None  # documented: no status is kept once an action is over; the database status tells the rest
+                raise
+            status = (action or {}).get('status')
+            if status == ACTION_FAILED:
+                ops = (action.get('pending_ops') or {}).values() if isinstance(action.get('pending_ops'), dict) else []
+                why = '; '.join(to_text(op.get('status_description')) for op in ops if op.get('status_description'))
+                why = why or to_text((action.get('additional_info') or {}).get('error') or action.get('state') or 'no reason given')
+                raise KvmigrateError(self.scrub("The cluster %s failed the change to database %s (action %s %s: %s). Nothing "
+                                                "more was sent; fix the cause and run again." % (
+                                                    self.base, label, action.get('name') or '', action_uid, why)),
+                                     cause='action_failed')
+            if status == ACTION_DONE:
+                return action
+            if self.clock() + delay > deadline:
+                raise KvmigrateError("The change to database %s on %s was still %s (action %s, %s%% done) after "
+                                     "change_timeout=%s s. Check the cluster's actions, or raise change_timeout." % (
+                                         label, self.base, status, action_uid, (action or {}).get('progress'), self.change_timeout))
+            self.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
     def wait_active(self, bdb):
         deadline = self.clock() + self.change_timeout
@@ -695,3 +827,125 @@ class EnterpriseClient(object):
                                          database_label(bdb), self.base, current.get('status'), self.change_timeout))
             self.sleep(delay)
             delay = min(delay * 2, 2.0)
+
+
+# --------------------------------------------------------------------------
+# The instances' own endpoints: completion marker and final check
+# --------------------------------------------------------------------------
+
+# Errors about an instance endpoint name the options that fix them.
+ENDPOINT_OPTIONS = {'user': 'database_user', 'password': 'database_password', 'host': 'database_name', 'port': 'database_name'}
+
+
+def _endpoint_params(params, tls=None):
+    return dict(tls=params.get('database_tls') if tls is None else tls, validate_certs=params.get('validate_certs', True),
+                ca_certs=params.get('database_ca_certs'), connect_timeout=min(float(params.get('request_timeout') or 5.0), 10.0))
+
+
+def instance_endpoints(bdb):
+    """(name, host, port) of the instance's own endpoint, then of each Active-Active peer (inferred: a peer is
+    reached at the host and port of its ``crdt_sources`` URI)."""
+    endpoints = bdb.get('endpoints') or []
+    if not endpoints:
+        raise KvmigrateError("Database %s has no endpoint in the API answer: it may still be creating; retry when its "
+                             "status is active." % database_label(bdb))
+    first = endpoints[0]
+    found = [('instance %s' % database_label(bdb), first.get('dns_name') or (first.get('addr') or [None])[0],
+              first.get('port') or bdb.get('port'))]
+    for source in bdb.get('crdt_sources') or []:
+        try:
+            parsed = parse_source_uri(source.get('uri'))
+        except KvmigrateError:
+            continue
+        found.append(('peer instance %s' % endpoint(parsed['host'], parsed['port']), parsed['host'], parsed['port']))
+    return found
+
+
+def _open_instance(params, name, host, port, secrets):
+    return connect(_endpoint_params(params), host=host, port=port, username=params.get('database_user'),
+                   password=params.get('database_password'), what='Active-Active %s' % name, secrets=secrets,
+                   option_prefix=ENDPOINT_OPTIONS, command_timeout=_endpoint_params(params)['connect_timeout'])
+
+
+def _decode_marker(raw):
+    if raw is None:
+        return None
+    try:
+        marker = json.loads(raw)
+    except ValueError:
+        marker = None
+    return marker if isinstance(marker, dict) else dict(raw=to_text(raw)[:200])
+
+
+def read_completion_marker(params, bdb, secrets=()):
+    """The completion marker the role left in the database (dict), or None: the cluster's own record that this
+    database's migration completed."""
+    name, host, port = instance_endpoints(bdb)[0]
+    server = _open_instance(params, name, host, port, secrets)
+    try:
+        return _decode_marker(server.call('GET', MARKER_KEY))
+    finally:
+        server.close()
+
+
+def _open_source(params, uri, secrets):
+    parsed = parse_source_uri(uri)
+    return connect(_endpoint_params(params, tls=parsed['scheme'] == 'rediss'), host=parsed['host'], port=parsed['port'],
+                   username=parsed['user'], password=parsed['password'], what='Replica Of source', secrets=secrets,
+                   option_prefix={'user': 'sources[].uri', 'password': 'sources[].uri', 'host': 'sources[].uri',
+                                  'port': 'sources[].uri'}, command_timeout=_endpoint_params(params)['connect_timeout'])
+
+
+def final_check(params, bdb, source_uris, timeout, poll_interval=0.2, secrets=(), clock=time.monotonic, sleep=time.sleep):
+    """Write the completion marker to every source (after its writes stopped) and wait until the instance's own
+    endpoint and every peer's read it back: then the last write reached every instance, whatever ``lag`` says.
+
+    Returns ``dict(marker, checked)``; raises a sentence naming the endpoint that did not get it within ``timeout``."""
+    marker = dict(migration_id=uuid.uuid4().hex, database=bdb.get('name'), crdt_guid=bdb.get('crdt_guid') or '',
+                  sources=[mask_uri(uri) for uri in source_uris],
+                  written_at=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()))
+    value = json.dumps(marker, sort_keys=True)
+    for uri in source_uris:
+        source = _open_source(params, uri, secrets)
+        try:
+            source.call('SET', MARKER_KEY, value)
+        finally:
+            source.close()
+    deadline = clock() + timeout
+    checked = []
+    for name, host, port in instance_endpoints(bdb):
+        server = _open_instance(params, name, host, port, secrets)
+        try:
+            while True:
+                seen = _decode_marker(server.call('GET', MARKER_KEY))
+                if seen and seen.get('migration_id') == marker['migration_id']:
+                    checked.append(endpoint(host, port))
+                    break
+                if clock() >= deadline:
+                    raise KvmigrateError(
+                        "Final check: the marker written to the source did not reach the Active-Active %s within "
+                        "final_check_timeout=%s s (it reads %s), so the last writes may be missing there. Replica Of was "
+                        "left running: check the sync (and, for a peer, the Active-Active sync) and run again." % (
+                            name, timeout, 'an older marker' if seen else 'no marker'), cause='final_check', checked=checked)
+                sleep(poll_interval)
+        finally:
+            server.close()
+    return dict(marker=marker, checked=checked)
+
+
+def remove_source_marker(params, source_uris, secrets=()):
+    """Delete the marker from the sources once the sync is stopped (it stays in the Active-Active database);
+    a sentence for a warning when that fails, else None."""
+    failures = []
+    for uri in source_uris:
+        try:
+            source = _open_source(params, uri, secrets)
+            try:
+                source.call('DEL', MARKER_KEY)
+            finally:
+                source.close()
+        except KvmigrateError as exc:
+            failures.append(exc.msg)
+    if failures:
+        return "The completion marker %s stays on the source: %s Delete it there by hand." % (MARKER_KEY, ' '.join(failures))
+    return None

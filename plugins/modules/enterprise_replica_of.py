@@ -22,8 +22,14 @@ description:
     O(sources[].database_uid)). It uses that database's endpoint and internal password as read from the API, in the
     documented form C(redis://admin:<password>@<endpoint>:<port>). For Redis Open Source it builds
     C(redis://:<url-encoded password>@host:port) from O(sources[].host), O(sources[].port) and O(sources[].password).
-  - Retries C(409 Conflict) (another change in progress) with a bounded backoff until O(change_timeout), then waits
-    until the database status is C(active) again.
+  - Retries C(409 Conflict) (another change in progress) and C(503) with a bounded backoff until O(change_timeout).
+    Then follows the change's C(action_uid) (C(GET /v1/actions/{uid})) and fails when the action fails, waits until
+    the database status is C(active) again, and reads the database back to check C(replica_sync) and the sources.
+  - Sources are compared on their non-secret fields only (URI without password, compression, encryption, SNI, PEM
+    text without whitespace), so a cluster that masks credentials (C(mask_bdb_credentials)), omits C(client_key) or
+    rewrites PEM text does not cause a re-send, which would flush the database. A changed source password alone is
+    therefore not sent again.
+  - A database with status C(creation-failed) or C(recovery) is an error.
   - For an Active-Active database, give the uid or name of the local instance on this cluster. The module uses the
     documented bdb form on that instance (see the notes).
   - To wait until every source is in sync, use M(kvmigrate.replication.enterprise_replica_of_info) with
@@ -47,9 +53,11 @@ options:
       - V(paused) keeps the configuration and stops applying commands; V(enabled) resumes it.
       - V(stopped) stops the sync; the cluster also sets it by itself after an unrecoverable error (wrong source
         password, out of memory). Enabling again flushes and starts over.
-      - V(disabled) removes Replica Of; the database keeps its data and accepts writes. This is the seed's B(Stop) step.
+      - V(stopped) is the documented B(Stop sync) step of the migration (status B(Sync stopped)); the database keeps its
+        data and accepts writes.
+      - V(disabled) removes Replica Of. No documented transition leads there (inferred); a cluster may answer C(406).
       - The API documents disabled->enabled, enabled->paused|stopped, paused->enabled|stopped and stopped->enabled.
-        Any state->disabled is accepted too (inferred). Other changes fail before anything is sent.
+        Other changes fail before anything is sent.
     type: str
     choices: [enabled, paused, stopped, disabled]
     default: enabled
@@ -124,9 +132,32 @@ options:
         many keys would go.
     type: bool
     default: false
+  start_new_migration:
+    description:
+      - After a completed migration the database holds the completion marker C(kvmigrate:active-active:migrated) (see
+        O(final_check)). A change that would flush such a database is not made, even with O(flush_confirmed=true);
+        the module reports RV(already_migrated) and changes nothing.
+      - To start a new migration into it, set this to the database's name. Any other value is an error.
+    type: str
+  final_check:
+    description:
+      - When the change stops a running sync, first write the completion marker to every source (after its writes
+        stopped), then read it back on the database's own endpoint and on every peer instance's endpoint (from
+        C(crdt_sources)). The stop is sent only once every instance has it; the marker is then deleted from the source
+        and stays in the database as the record that the migration completed.
+      - Needs O(sources) (to reach the source) and O(database_password) (to reach the instances).
+      - This replaces waiting for C(lag) to reach 0, which the docs do not define.
+    type: bool
+    default: false
+  final_check_timeout:
+    description:
+      - Seconds O(final_check) waits for the marker on each instance.
+    type: float
+    default: 60.0
   change_timeout:
     description:
-      - Seconds to keep retrying C(409 Conflict) and to wait for the database to be C(active) after the change.
+      - Seconds to keep retrying C(409 Conflict) and C(503) (node not responding), to follow the change's C(action_uid)
+        and to wait for the database to be C(active) after the change.
     type: float
     default: 120.0
 notes:
@@ -187,13 +218,17 @@ EXAMPLES = r'''
     flush_confirmed: true
   delegate_to: localhost
 
-- name: Stop the migration (Replica Of off; the database keeps its data)
+- name: Final check on every instance, then Stop sync (the database keeps its data)
   kvmigrate.replication.enterprise_replica_of:
     cluster_url: cluster-a.example.com
     cluster_user: admin@example.com
     cluster_password: "{{ vault_cluster_password }}"
     database_name: orders-aa
-    replica_sync: disabled
+    database_password: "{{ vault_orders_aa_password }}"
+    replica_sync: stopped
+    sources:
+      - uri: "{{ vault_source_url }}"
+    final_check: true
   delegate_to: localhost
 '''
 
@@ -247,8 +282,25 @@ keys_discarded:
   returned: success
   type: int
   sample: 0
+already_migrated:
+  description: True when the database holds the completion marker and the flushing change was therefore not made.
+  returned: success
+  type: bool
+  sample: false
+completion_marker:
+  description: The completion marker found in the database when RV(already_migrated) is true, else null.
+  returned: success
+  type: dict
+  sample: {"migration_id": "4f0c3b1e9d2a4c7f8e6b5a4d3c2b1a09", "database": "orders-aa", "written_at": "2026-01-10T10:00:00Z"}
+final_check:
+  description:
+    - With O(final_check=true) and a stop, the marker written (C(marker)) and the endpoints that read it back (C(checked)).
+      Null otherwise. In check mode C(marker) is null and nothing is written.
+  returned: success
+  type: dict
+  sample: {"marker": {"migration_id": "4f0c3b1e9d2a4c7f8e6b5a4d3c2b1a09"}, "checked": ["redis-12000.a:12000", "redis-12000.b:12000"]}
 retries:
-  description: How many times a C(409 Conflict) answer was retried.
+  description: How many times a C(409 Conflict), C(503) or read timeout answer was retried.
   returned: success
   type: int
   sample: 0
@@ -258,8 +310,9 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kvmigrate.replication.plugins.module_utils.connection import KvmigrateError
 from ansible_collections.kvmigrate.replication.plugins.module_utils.enterprise import (
-    ENTERPRISE_MUTUALLY_EXCLUSIVE, ENTERPRISE_REQUIRED_ONE_OF, EnterpriseClient, build_source_uri, database_label,
-    enterprise_argument_spec, masked_body, plan_replica_of, same_cluster_source, uri_password, validate_sources)
+    ENTERPRISE_MUTUALLY_EXCLUSIVE, ENTERPRISE_REQUIRED_ONE_OF, MARKER_KEY, SOURCE_BDB_FIELDS, EnterpriseClient, build_source_uri,
+    database_label, enterprise_argument_spec, final_check, masked_body, plan_replica_of, read_completion_marker,
+    remove_source_marker, same_cluster_source, uri_password, validate_sources)
 
 SOURCE_FORMS = ('uri', 'database_name', 'database_uid', 'host')
 
@@ -277,7 +330,7 @@ def _source_config(client, module, index, entry):
     elif given[0] == 'host':
         uri = build_source_uri(entry['host'], entry['port'], entry.get('password'))
     else:
-        source_bdb = client.get_database(uid=entry.get('database_uid'), name=entry.get('database_name'))
+        source_bdb = client.get_database(uid=entry.get('database_uid'), name=entry.get('database_name'), fields=SOURCE_BDB_FIELDS)
         uri, password, dummy = same_cluster_source(source_bdb)
         client.secrets.append(password)
     for secret in (uri_password(uri), entry.get('password'), entry.get('client_key')):
@@ -289,19 +342,56 @@ def _source_config(client, module, index, entry):
                 client_key=entry.get('client_key'), replication_tls_sni=entry.get('tls_sni'))
 
 
+def _already_migrated(module, client, bdb, plan, label):
+    """The completion marker, when a flushing change would wipe a completed migration, else None. A database the
+    cluster reports as empty holds no marker, so it is read only from a database that holds (or may hold) keys."""
+    params = module.params
+    keys = client.key_count(bdb)
+    if keys == 0:
+        return None, keys
+    try:
+        marker = read_completion_marker(params, bdb, client.secrets)
+    except KvmigrateError as exc:
+        if not params['flush_confirmed']:
+            return None, keys  # the flush refusal below stops the change anyway, with the key count
+        raise KvmigrateError("Cannot tell whether database %s already completed a migration: %s Enabling Replica Of would "
+                             "flush it, so nothing was sent; give database_password (and database_tls) so the module can read "
+                             "its completion marker." % (label, exc.msg), before=plan['before'], after=plan['before'])
+    if marker is None:
+        return None, keys
+    if params['start_new_migration'] == bdb.get('name'):
+        return None, keys
+    return marker, keys
+
+
 def run(module, client):
     params = module.params
     bdb = client.get_database(uid=params['database_uid'], name=params['database_name'])
     label = database_label(bdb)
+    if params['start_new_migration'] is not None and params['start_new_migration'] != bdb.get('name'):
+        raise KvmigrateError("start_new_migration=%r does not name database %s: set it to %r to start a new migration "
+                             "that flushes this database." % (params['start_new_migration'], label, bdb.get('name')))
     wanted_sources = None
     if params['sources'] is not None:
         wanted_sources = [_source_config(client, module, i, entry) for i, entry in enumerate(params['sources'])]
         validate_sources(wanted_sources)
     plan = plan_replica_of(bdb, params['replica_sync'], wanted_sources, label)
+    result = dict(
+        changed=False,
+        database=dict(uid=bdb.get('uid'), name=bdb.get('name'), crdt=bool(bdb.get('crdt')), crdt_guid=bdb.get('crdt_guid') or ''),
+        before=plan['before'], after=plan['after'], request=masked_body(plan['body']), flushed=bool(plan['flushes']),
+        keys_discarded=0, already_migrated=False, completion_marker=None, final_check=None, retries=client.retries)
 
     keys = None
     if plan['flushes']:
-        keys = client.key_count(bdb)
+        marker, keys = _already_migrated(module, client, bdb, plan, label)
+        if marker is not None:
+            result.update(after=plan['before'], request={}, flushed=False, already_migrated=True, completion_marker=marker,
+                          msg="Database %s already completed a migration (completion marker %s written %s): nothing was "
+                              "changed. Set start_new_migration: %s to start a new migration, which flushes it." % (
+                                  label, MARKER_KEY, marker.get('written_at', '?'), bdb.get('name')))
+            result['diff'] = dict(before=plan['before'], after=plan['before'])
+            return result
         if keys != 0 and not params['flush_confirmed']:
             held = 'holds %d keys' % keys if keys is not None else 'may hold keys (the cluster did not report its key count)'
             raise KvmigrateError(
@@ -309,20 +399,27 @@ def run(module, client):
                 "starts. Set flush_confirmed: true if that is intended." % (label, client.base, held),
                 keys=keys, before=plan['before'], after=plan['after'])
 
-    if plan['body'] and not module.check_mode:
-        client.update(bdb, plan['body'])
+    stopping = params['replica_sync'] != 'enabled' and (bdb.get('replica_sync') or 'disabled') == 'enabled'
+    source_uris = [s['uri'] for s in wanted_sources or []]
+    if params['final_check'] and stopping:
+        if not source_uris:
+            raise KvmigrateError("final_check on database %s needs sources (the same as when enabling), so the module can "
+                                 "write the completion marker to the source." % label)
+        if module.check_mode:
+            result['final_check'] = dict(marker=None, checked=[])
+        else:
+            result['final_check'] = final_check(params, bdb, source_uris, params['final_check_timeout'], secrets=client.secrets)
 
-    return dict(
-        changed=bool(plan['body']),
-        database=dict(uid=bdb.get('uid'), name=bdb.get('name'), crdt=bool(bdb.get('crdt')), crdt_guid=bdb.get('crdt_guid') or ''),
-        before=plan['before'],
-        after=plan['after'],
-        request=masked_body(plan['body']),
-        flushed=bool(plan['flushes']),
-        keys_discarded=(keys if plan['flushes'] else 0),
-        retries=client.retries,
-        diff=dict(before=plan['before'], after=plan['after']),
-    )
+    if plan['body'] and not module.check_mode:
+        client.update(bdb, plan['body'], expected_sources=wanted_sources)
+        if result['final_check']:
+            warning = remove_source_marker(params, source_uris, client.secrets)
+            if warning:
+                module.warn(client.scrub(warning))
+
+    result.update(changed=bool(plan['body']), keys_discarded=(keys if plan['flushes'] else 0), retries=client.retries,
+                  diff=dict(before=plan['before'], after=plan['after']))
+    return result
 
 
 def main(module_class=AnsibleModule):
@@ -345,6 +442,9 @@ def main(module_class=AnsibleModule):
             tls_sni=dict(type='str'),
         )),
         flush_confirmed=dict(type='bool', default=False),
+        start_new_migration=dict(type='str'),
+        final_check=dict(type='bool', default=False),
+        final_check_timeout=dict(type='float', default=60.0),
         change_timeout=dict(type='float', default=120.0),
     )
     module = module_class(argument_spec=argument_spec, supports_check_mode=True,

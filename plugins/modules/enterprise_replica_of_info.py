@@ -17,6 +17,9 @@ description:
     from C(GET /v1/bdbs/{uid}) of the cluster REST API.
   - With O(wait=true) it polls until every source is V(in-sync) with lag within O(max_lag_ms), held for O(stable_for)
     seconds. This is the UI's green synchronization icon.
+  - C(lag) is not used to decide that the last writes arrived (the docs do not define how it is measured); the final
+    check of M(kvmigrate.replication.enterprise_replica_of) reads a marker on every instance instead.
+  - Temporary API answers (C(503), read timeouts) are retried with a backoff.
   - A wait fails at once when C(replica_sync) is V(stopped) (the cluster gave up after an unrecoverable error such as a
     wrong source password), V(paused) or V(disabled). It fails after O(last_error_timeout) seconds of a source reporting
     C(last_error) without being in sync. It fails at O(timeout) otherwise.
@@ -59,10 +62,20 @@ options:
     default: 0.0
   last_error_timeout:
     description:
-      - Seconds a source may report C(last_error) while not in sync before the wait fails with that error.
-      - Connection errors are retried by the cluster, so a short blip does not fail the wait.
+      - Seconds a source may report C(last_error) while not in sync, and without progress (C(rdb_transferred) and
+        C(last_update) unchanged), before the wait fails with that error.
+      - Connection errors are retried by the cluster, so a short blip, or an error while the transfer moves on, does
+        not fail the wait.
     type: float
     default: 30.0
+  check_marker:
+    description:
+      - Also read the completion marker (the key C(kvmigrate:active-active:migrated)) on the database's own endpoint,
+        with O(database_password). It is written by
+        O(kvmigrate.replication.enterprise_replica_of#module:final_check=true) and says that a migration into this
+        database completed. Skipped when the cluster reports the database empty.
+    type: bool
+    default: false
 seealso:
   - module: kvmigrate.replication.enterprise_replica_of
 '''
@@ -95,7 +108,8 @@ database:
   description: The database read.
   returned: success
   type: dict
-  sample: {"uid": 2, "name": "orders-aa", "status": "active", "crdt": true, "crdt_guid": "552bbccb-99f3-4142-bd17-93d245f0bc79"}
+  sample: {"uid": 2, "name": "orders-aa", "status": "active", "crdt": true, "crdt_guid": "552bbccb-99f3-4142-bd17-93d245f0bc79",
+           "peers": 1}
 replica_sync:
   description: The database's C(replica_sync), one of V(disabled), V(enabled), V(paused), V(stopped).
   returned: always
@@ -151,6 +165,14 @@ sources:
       description: Whether the link uses TLS.
       type: bool
       sample: false
+completion_marker:
+  description:
+    - The completion marker read on the database's endpoint with O(check_marker=true), null when there is none (or
+      when not asked).
+  returned: always
+  type: dict
+  sample: {"migration_id": "4f0c3b1e9d2a4c7f8e6b5a4d3c2b1a09", "database": "orders-aa", "written_at": "2026-01-10T10:00:00Z",
+           "sources": ["redis://admin:********@redis-12000.cluster:12000"], "crdt_guid": "552bbccb-99f3-4142-bd17-93d245f0bc79"}
 in_sync:
   description: Whether every source is in sync within O(max_lag_ms) (held for O(stable_for) when O(wait=true)).
   returned: always
@@ -173,7 +195,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.kvmigrate.replication.plugins.module_utils.connection import KvmigrateError
 from ansible_collections.kvmigrate.replication.plugins.module_utils.enterprise import (
     ENTERPRISE_MUTUALLY_EXCLUSIVE, ENTERPRISE_REQUIRED_ONE_OF, EnterpriseClient, ReplicaOfWaiter, database_label,
-    enterprise_argument_spec, evaluate_sources, source_report, uri_password)
+    enterprise_argument_spec, evaluate_sources, read_completion_marker, source_report, uri_password)
 
 
 def _validate(params):
@@ -196,7 +218,10 @@ def run(params, client, bdb):
                       sources=[source_report(s) for s in bdb.get('replica_sources') or []],
                       in_sync=not final and not unmet, elapsed=waiter.elapsed(), samples=1)
     result['database'] = dict(uid=bdb.get('uid'), name=bdb.get('name'), status=bdb.get('status'), crdt=bool(bdb.get('crdt')),
-                              crdt_guid=bdb.get('crdt_guid') or '')
+                              crdt_guid=bdb.get('crdt_guid') or '', peers=len(bdb.get('crdt_sources') or []))
+    result['completion_marker'] = None
+    if params['check_marker'] and client.key_count(bdb) != 0:
+        result['completion_marker'] = read_completion_marker(params, bdb, client.secrets)
     return result
 
 
@@ -209,6 +234,7 @@ def main(module_class=AnsibleModule):
         max_lag_ms=dict(type='int'),
         stable_for=dict(type='float', default=0.0),
         last_error_timeout=dict(type='float', default=30.0),
+        check_marker=dict(type='bool', default=False),
     )
     argument_spec.update(enterprise_argument_spec())
     module = module_class(argument_spec=argument_spec, supports_check_mode=True,
@@ -216,7 +242,8 @@ def main(module_class=AnsibleModule):
     client = None
     try:
         _validate(module.params)
-        client = EnterpriseClient(module.params)
+        # 503 and read timeouts are retried for as long as a wait may take, at most the default change window
+        client = EnterpriseClient(module.params, change_timeout=min(module.params['timeout'], 120.0))
         bdb = client.get_database(uid=module.params['database_uid'], name=module.params['database_name'])
         for source in bdb.get('replica_sources') or []:
             # the cluster returns source URIs with their password: mask it in anything returned

@@ -23,7 +23,7 @@ from tests.support import servers as support
 from tests.support.enterprise_double import EnterpriseDouble
 
 from ansible_collections.kvmigrate.replication.plugins.module_utils.connection import KvmigrateError
-from ansible_collections.kvmigrate.replication.plugins.module_utils.enterprise import EnterpriseClient
+from ansible_collections.kvmigrate.replication.plugins.module_utils.enterprise import MARKER_KEY, EnterpriseClient
 
 CLUSTER_USER = 'admin@example.com'
 CLUSTER_PASSWORD = 'clusterPw-7f3a9Q'
@@ -44,16 +44,17 @@ SOURCE_UID, TARGET_UID = 1, 2
 
 
 class Cluster(object):
-    def __init__(self, double, source, target, tmp_path):
+    def __init__(self, double, source, target, peer, tmp_path):
         self.double = double
         self.source = source
         self.target = target
+        self.peer = peer
         self.tmp_path = tmp_path
         self.outputs = []
 
     def args(self, **extra):
         args = dict(cluster_url=self.double.url, cluster_user=CLUSTER_USER, cluster_password=CLUSTER_PASSWORD,
-                    ca_path=self.double.cert_path, database_name='orders-aa')
+                    ca_path=self.double.cert_path, database_name='orders-aa', database_password=TARGET_PASSWORD)
         args.update(extra)
         return dict((k, v) for k, v in args.items() if v is not None)
 
@@ -69,6 +70,7 @@ class Cluster(object):
         role_vars = dict(active_active_cluster_url=self.double.url, active_active_cluster_user=CLUSTER_USER,
                          active_active_cluster_password=CLUSTER_PASSWORD, active_active_ca_path=self.double.cert_path,
                          active_active_database_name='orders-aa', active_active_poll_interval=0.2,
+                         active_active_database_password=TARGET_PASSWORD, active_active_final_check_timeout=30,
                          active_active_sync_timeout=60, active_active_change_timeout=20)
         role_vars.update(variables)
         extra.write_text(json.dumps(role_vars))
@@ -92,11 +94,15 @@ class Cluster(object):
 def cluster(start_server, tmp_path):
     source = start_server(password=SOURCE_PASSWORD, name='legacy')
     target = start_server(password=TARGET_PASSWORD, name='aa')
-    double = EnterpriseDouble(users={CLUSTER_USER: (CLUSTER_PASSWORD, 'admin'), VIEWER_USER: (VIEWER_PASSWORD, 'db_viewer')})
+    peer = start_server(password=TARGET_PASSWORD, name='aa-peer')
+    # strict: masked credentials, 406 on undocumented transitions, actions, 503s on demand (tests/support/enterprise_double.py)
+    double = EnterpriseDouble(users={CLUSTER_USER: (CLUSTER_PASSWORD, 'admin'), VIEWER_USER: (VIEWER_PASSWORD, 'db_viewer')},
+                              strict=True)
     double.add_database(SOURCE_UID, 'orders-legacy', source, admin_pass=ADMIN_PASS)
     double.add_database(TARGET_UID, 'orders-aa', target, crdt=True)
+    double.add_peer(TARGET_UID, peer)
     double.start()
-    state = Cluster(double, source, target, tmp_path)
+    state = Cluster(double, source, target, peer, tmp_path)
     try:
         yield state
     finally:
@@ -123,6 +129,7 @@ def _hook(tmp_path, name, tasks):
 
 
 def test_playbook_migrates_100k_keys_with_live_writes_and_stops_replica_of(cluster, tmp_path):
+    cluster.double.mask_bdb_credentials = False  # the same-cluster source URL is built from authentication_admin_pass
     support.fill(cluster.source, 100000)
     cluster.target.client().mset({'stale:%d' % i: 'x' for i in range(5)})
     stop_flag, stopped_flag = tmp_path / 'stop-writes', tmp_path / 'writer-stopped'
@@ -159,8 +166,10 @@ def test_playbook_migrates_100k_keys_with_live_writes_and_stops_replica_of(clust
     assert 'in-sync' in proc.stdout and 'redis://admin:********@127.0.0.1:%d' % cluster.source.port in proc.stdout
     assert (tmp_path / 'ro-marker').exists() and (tmp_path / 'repointed-marker').exists()
 
-    # Replica Of was stopped and the backing server promoted: the Active-Active instance is writable.
-    assert cluster.bdb().replica_sync == 'disabled'
+    # Replica Of was stopped (the documented Stop sync) and the backing server promoted: the instance is writable.
+    assert cluster.bdb().replica_sync == 'stopped'
+    assert 'orders-aa' in cluster.target.client().get(MARKER_KEY)
+    assert cluster.source.client().exists(MARKER_KEY) == 0  # the marker left the source once the sync stopped
     target = cluster.target.client()
     assert target.info('replication')['role'] == 'master'
     assert target.set('after-cutover', '1')
@@ -169,7 +178,8 @@ def test_playbook_migrates_100k_keys_with_live_writes_and_stops_replica_of(clust
     # Every key, and every acknowledged live write, arrived; the stale keys were flushed.
     assert len(acked) > 100, 'the writer barely ran: %d writes' % len(acked)
     source = cluster.source.client()
-    assert target.dbsize() == source.dbsize() == 100000 + len(acked)
+    assert target.dbsize() - 1 == source.dbsize() == 100000 + len(acked)
+    assert cluster.peer.client().dbsize() == target.dbsize()  # the final check read the marker on the peer too
     assert target.exists(*['stale:%d' % i for i in range(5)]) == 0
     for start in range(0, 100000, 10000):
         keys = ['key:%d' % i for i in range(start, start + 10000)]
@@ -181,6 +191,7 @@ def test_playbook_migrates_100k_keys_with_live_writes_and_stops_replica_of(clust
 
 
 def test_playbook_check_mode_changes_nothing(cluster):
+    cluster.double.mask_bdb_credentials = False
     support.fill(cluster.source, 100)
     cluster.target.client().mset({'keep:%d' % i: 'x' for i in range(3)})
     proc = cluster.playbook(dict(active_active_source={'database_name': 'orders-legacy'}, active_active_flush_confirmed=True,
@@ -194,6 +205,7 @@ def test_playbook_check_mode_changes_nothing(cluster):
 
 
 def test_playbook_second_run_changes_nothing_while_syncing(cluster):
+    cluster.double.mask_bdb_credentials = False
     support.fill(cluster.source, 1000)
     variables = dict(active_active_source={'database_name': 'orders-legacy'}, active_active_applications_read_only=True,
                      active_active_stop=False)
@@ -234,15 +246,16 @@ def test_oss_source_url_encodes_the_password_replicates_and_is_idempotent(cluste
     again = cluster.module('enterprise_replica_of', cluster.args(sources=[source]))
     assert again['rc'] == 0 and again['changed'] is False and again['request'] == {}
 
-    disable = cluster.module('enterprise_replica_of', cluster.args(replica_sync='disabled'))
-    assert disable['rc'] == 0 and disable['changed'] is True and disable['flushed'] is False
+    stop = cluster.module('enterprise_replica_of', cluster.args(replica_sync='stopped'))
+    assert stop['rc'] == 0 and stop['changed'] is True and stop['flushed'] is False
     assert cluster.target.client().info('replication')['role'] == 'master'
     assert cluster.target.client().dbsize() == 500
-    disable_again = cluster.module('enterprise_replica_of', cluster.args(replica_sync='disabled'))
-    assert disable_again['rc'] == 0 and disable_again['changed'] is False
+    stop_again = cluster.module('enterprise_replica_of', cluster.args(replica_sync='stopped'))
+    assert stop_again['rc'] == 0 and stop_again['changed'] is False
 
 
 def test_check_mode_reports_the_change_and_sends_nothing(cluster):
+    cluster.double.mask_bdb_credentials = False  # a same-cluster source needs authentication_admin_pass
     result = cluster.module('enterprise_replica_of', cluster.args(sources=[dict(database_uid=SOURCE_UID)]), check_mode=True, diff=True)
     assert result['rc'] == 0 and result['changed'] is True and result['flushed'] is True
     assert result['diff']['before']['replica_sync'] == 'disabled' and result['diff']['after']['replica_sync'] == 'enabled'
@@ -251,6 +264,7 @@ def test_check_mode_reports_the_change_and_sends_nothing(cluster):
 
 
 def test_enabling_on_a_database_with_keys_requires_flush_confirmed(cluster):
+    cluster.double.mask_bdb_credentials = False  # a same-cluster source needs authentication_admin_pass
     cluster.target.client().mset({'a': 1, 'b': 2, 'c': 3})
     result = cluster.module('enterprise_replica_of', cluster.args(sources=[dict(database_name='orders-legacy')]))
     assert result['rc'] == 1
@@ -268,6 +282,7 @@ def test_wrong_cluster_password_is_a_clear_401(cluster):
 
 
 def test_viewer_role_is_a_clear_403(cluster):
+    cluster.double.mask_bdb_credentials = False  # a same-cluster source needs authentication_admin_pass
     result = cluster.module('enterprise_replica_of', cluster.args(cluster_user=VIEWER_USER, cluster_password=VIEWER_PASSWORD,
                                                                   sources=[dict(database_name='orders-legacy')]))
     assert result['rc'] == 1
@@ -314,6 +329,10 @@ def test_wrong_source_password_stops_the_sync_and_the_wait_fails_fast(cluster):
 
 
 def test_conflict_while_a_change_is_pending_is_retried(cluster):
+    # In strict mode stats/last answers 406 while the change is pending and the module waits for active before
+    # its PUT; this test needs the PUT itself to meet the 409.
+    cluster.double.strict = False
+    cluster.double.mask_bdb_credentials = False  # a same-cluster source needs authentication_admin_pass
     cluster.double.pending_seconds = 1.0
     client = EnterpriseClient(dict(cluster.args(), validate_certs=True, request_timeout=10))
     client.request('PUT', '/v1/bdbs/%d' % TARGET_UID, body={'replica_sync': 'disabled'})  # opens a 1 s pending window
@@ -324,6 +343,10 @@ def test_conflict_while_a_change_is_pending_is_retried(cluster):
 
 
 def test_conflict_that_outlasts_change_timeout_is_a_clear_error(cluster):
+    # In strict mode stats/last answers 406 while the change is pending and the module waits for active before
+    # its PUT; this test needs the PUT itself to meet the 409.
+    cluster.double.strict = False
+    cluster.double.mask_bdb_credentials = False  # a same-cluster source needs authentication_admin_pass
     cluster.double.pending_seconds = 30
     client = EnterpriseClient(dict(cluster.args(), validate_certs=True, request_timeout=10))
     client.request('PUT', '/v1/bdbs/%d' % TARGET_UID, body={'replica_sync': 'disabled'})

@@ -19,7 +19,7 @@ How Replica Of is acted out on the backing servers:
 * paused -> enabled: REPLICAOF again without a flush (inferred behaviour);
 * paused / stopped / disabled: ``REPLICAOF NO ONE`` (the destination keeps its data);
 * a sampler thread reads the destination's INFO every 50 ms and derives each
-  source's ``status`` with the collection's own ``info.replication_status``:
+  source's ``status`` from it (its own reading of INFO, not the collection's):
   synced -> in-sync, full sync in progress -> syncing (rdb_size/rdb_transferred
   from master_sync_total_bytes/read_bytes), otherwise out-of-sync;
 * ``lag`` (ms, the double's own estimate; RS does not document how it measures
@@ -30,6 +30,23 @@ How Replica Of is acted out on the backing servers:
   enabled, connection errors are retried: documented); a source that rejects
   the credentials sets ``last_error`` and ``replica_sync: stopped`` (documented:
   authentication errors stop the sync).
+
+Strict mode (``strict=True``, the default; the tests use it unless they say why not) plays a
+cluster that agrees with nothing the module guesses:
+
+* ``mask_bdb_credentials`` (cluster setting, documented) is on: bdb answers carry ``********`` for
+  ``authentication_admin_pass``/``authentication_redis_pass`` and the passwords of source URIs,
+  omit ``client_key`` and rewrite PEM whitespace (CRLF line ends, a trailing blank);
+* undocumented ``replica_sync`` transitions (enabled/paused/stopped -> disabled) get 406;
+* every accepted PUT returns an ``action_uid``; ``GET /v1/actions/{uid}`` walks pending -> active ->
+  completed, or to ``failed`` (``fail_next_action``), in which case the change is not applied;
+* ``unavailable`` answers that many next requests with 503 (node not responding);
+* errors carry ``error_code`` with ``message`` (PUT errors, documented) or ``description`` (openapi ``cluster_Error``);
+* ``no_of_keys`` is a float, and ``stats/last`` answers 406 while the database is not active;
+* Active-Active peers (``add_peer``) are real servers with their own endpoints in ``crdt_sources``, fed by chained
+  replication from the instance (``pause_peer`` cuts that link).
+
+The double computes every status from redis-py's parsed INFO itself and imports nothing from the collection.
 
 Limitations: one source per database (RS accepts 32), and the replication link is
 never encrypted whatever ``encryption`` says (the fields are stored and echoed).
@@ -53,8 +70,6 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from ansible_collections.kvmigrate.replication.plugins.module_utils import info as info_utils
-
 TRANSITIONS = {
     'disabled': ('enabled',),
     'enabled': ('stopped', 'paused'),
@@ -63,6 +78,39 @@ TRANSITIONS = {
 }
 STATES = ('disabled', 'enabled', 'paused', 'stopped')
 SOURCE_CONFIG = ('uri', 'compression', 'encryption', 'server_cert', 'client_cert', 'client_key', 'replication_tls_sni')
+MASKED = '********'
+
+
+def _mask_uri(uri):
+    parsed = urlsplit(uri)
+    if parsed.password is None:
+        return uri
+    return uri.replace(':%s@' % parsed.password, ':%s@' % MASKED, 1)
+
+
+def _rewrap_pem(pem):
+    return '\r\n'.join(line.strip() for line in pem.strip().splitlines()) + '\r\n ' if pem else pem
+
+
+def _masked_source(source):
+    shown = dict(source)
+    shown['uri'] = _mask_uri(shown.get('uri') or '')
+    shown.pop('client_key', None)
+    for field in ('server_cert', 'client_cert'):
+        if shown.get(field):
+            shown[field] = _rewrap_pem(shown[field])
+    return shown
+
+
+def link_state(info):
+    """(status, rdb_size, rdb_transferred, offset) of a destination from redis-py's parsed INFO, read here."""
+    if info.get('role') not in ('slave', 'replica'):
+        return 'out-of-sync', 0, 0, None
+    if info.get('master_sync_in_progress'):
+        return 'syncing', int(info.get('master_sync_total_bytes') or 0), int(info.get('master_sync_read_bytes') or 0), None
+    if info.get('master_link_status') == 'up':
+        return 'in-sync', 0, 0, int(info.get('slave_repl_offset') or 0)
+    return 'out-of-sync', 0, 0, None
 
 
 def make_certificate(directory):
@@ -96,10 +144,10 @@ def _now_iso():
 
 
 class ApiError(Exception):
-    def __init__(self, status, error_code, description):
+    def __init__(self, status, error_code, description, style='description'):
         super(ApiError, self).__init__(description)
         self.status = status
-        self.body = dict(error_code=error_code, description=description)
+        self.body = {'error_code': error_code, style: description}
 
 
 class Database(object):
@@ -122,6 +170,8 @@ class Database(object):
         self.generation = 0  # bumped by every accepted PUT, so a sample taken before it is dropped
         self._client = None
         self.probe = None  # (uri, client) to the source, reused between samples
+        self.peers = []  # Active-Active peer instances: RedisServer objects on "other clusters"
+        self.action_uid = None
 
     def client(self):
         if self._client is None:
@@ -138,27 +188,36 @@ class Database(object):
                                            retry=Retry(NoBackoff(), 0)))
         return self.probe[1]
 
-    def json(self, now):
+    def json(self, now, masked=False):
         if self.pending_until and now >= self.pending_until:
             self.status, self.pending_until = 'active', 0.0
-        sources = [dict(s) for s in self.sources]
+        sources = [_masked_source(s) if masked else dict(s) for s in self.sources]
+        peers = [{'uid': index + 1, 'uri': 'redis://admin:%s@%s:%d' % (MASKED if masked else (peer.password or ''), peer.host, peer.port),
+                  'status': 'in-sync'} for index, peer in enumerate(self.peers)]
+        hidden = (lambda secret: MASKED if masked and secret else secret)
         return {
             'uid': self.uid, 'name': self.name, 'type': 'redis', 'status': self.status,
             'crdt': self.crdt, 'crdt_guid': self.crdt_guid, 'crdt_sync': 'enabled' if self.crdt else 'disabled',
             'port': self.server.port,
             'endpoints': [{'uid': '%d:1' % self.uid, 'dns_name': self.server.host, 'addr': [self.server.host],
                            'addr_type': 'external', 'port': self.server.port, 'proxy_policy': 'single'}],
-            'authentication_admin_pass': self.admin_pass,
-            'authentication_redis_pass': self.server.password or '',
+            'authentication_admin_pass': hidden(self.admin_pass),
+            'authentication_redis_pass': hidden(self.server.password or ''),
             'replica_sync': self.replica_sync, 'replica_sources': sources, 'replica_sync_dist': True,
+            'crdt_sources': peers, 'action_uid': self.action_uid,
             # deprecated since 5.0.1, same values as replica_* (documented)
-            'sync': self.replica_sync, 'sync_sources': [dict(s) for s in self.sources],
+            'sync': self.replica_sync, 'sync_sources': [dict(s) for s in sources],
             'flush_on_fullsync': True,
         }
 
 
 class EnterpriseDouble(object):
-    def __init__(self, users=None, pending_seconds=0.3, sample_interval=0.05):
+    def __init__(self, users=None, pending_seconds=0.3, sample_interval=0.05, strict=True):
+        self.strict = strict
+        self.mask_bdb_credentials = strict
+        self.fail_next_action = None  # a reason: the next accepted PUT's action fails and the change is not applied
+        self.unavailable = 0  # answer that many next requests with 503
+        self.actions = {}
         self.users = users or {'admin@example.com': ('cluster-Secret-1', 'admin')}
         self.pending_seconds = pending_seconds
         self.sample_interval = sample_interval
@@ -180,6 +239,20 @@ class EnterpriseDouble(object):
         with self.lock:
             self.databases[uid] = db
         return db
+
+    def add_peer(self, uid, server):
+        """Make ``server`` a peer instance of Active-Active database ``uid``: it gets the instance's data by chained
+        replication, as the seed says the migrating instance copies data on to the other instances."""
+        db = self.database(uid)
+        client = server.client()
+        client.config_set('masterauth', db.server.password or '')
+        client.execute_command('REPLICAOF', db.server.host, db.server.port)
+        with self.lock:
+            db.peers.append(server)
+        return server
+
+    def pause_peer(self, server):
+        server.client().execute_command('REPLICAOF', 'NO', 'ONE')
 
     def start(self):
         handler = _handler_for(self)
@@ -234,16 +307,27 @@ class EnterpriseDouble(object):
         if method != 'GET' and role == 'db_viewer':
             raise ApiError(403, 'insufficient_permissions', 'Insufficient permissions for this action')
         now = time.monotonic()
+        masked = self.mask_bdb_credentials
         with self.lock:
+            if self.unavailable > 0:
+                self.unavailable -= 1
+                raise ApiError(503, 'node_not_responding', 'Node not responding, try again later')
             if method == 'GET' and path == '/v1/bdbs':
-                return [self._fields(db.json(now), query) for db in sorted(self.databases.values(), key=lambda d: d.uid)]
+                return [self._fields(db.json(now, masked), query) for db in sorted(self.databases.values(), key=lambda d: d.uid)]
             match = re.match(r'^/v1/bdbs/stats/last/(\d+)$', path)
             if method == 'GET' and match:
                 db = self._db(match.group(1))
-                return {str(db.uid): {'no_of_keys': db.client().dbsize(), 'stime': _now_iso(), 'etime': _now_iso()}}
+                db.json(now)
+                if self.strict and db.status != 'active':
+                    raise ApiError(406, 'db_not_active', "bdb isn't currently active")
+                keys = sum(v.get('keys', 0) for k, v in db.client().info('keyspace').items())
+                return {str(db.uid): {'no_of_keys': float(keys), 'stime': _now_iso(), 'etime': _now_iso()}}
+            match = re.match(r'^/v1/actions/([0-9a-f-]+)$', path)
+            if method == 'GET' and match:
+                return self._action(match.group(1), now)
             match = re.match(r'^/v1/bdbs/(\d+)$', path)
             if match and method == 'GET':
-                return self._fields(self._db(match.group(1)).json(now), query)
+                return self._fields(self._db(match.group(1)).json(now, masked), query)
             if match and method == 'PUT':
                 return self._update(self._db(match.group(1)), body, now)
             match = re.match(r'^/v1/bdbs/(\d+)/flush$', path)
@@ -276,6 +360,30 @@ class EnterpriseDouble(object):
             raise ApiError(404, 'db_not_exist', 'Database %s does not exist' % uid)
         return db
 
+    def _action(self, action_uid, now):
+        action = self.actions.get(action_uid)
+        if action is None:
+            raise ApiError(404, 'action_not_found', 'Action %s does not exist' % action_uid)
+        shown = dict((k, v) for k, v in action.items() if not k.startswith('_'))
+        elapsed = now - action['_started']
+        if elapsed < action['_seconds'] / 2:
+            shown.update(status='pending', progress=0.0)
+        elif elapsed < action['_seconds']:
+            shown.update(status='active', progress=50.0)
+        elif action['_failure']:
+            shown.update(status='failed', progress=50.0, pending_ops={'1': {'op_name': 'update_syncer', 'status_code': 'error',
+                                                                          'status_description': action['_failure']}})
+        else:
+            shown.update(status='completed', progress=100.0)
+        return shown
+
+    def _new_action(self, db, now, failure=None):
+        action_uid = str(uuid.uuid4())
+        self.actions[action_uid] = dict(action_uid=action_uid, name='SMUpdateBDB', object_name='bdb:%d' % db.uid, _started=now,
+                                        _seconds=self.pending_seconds, _failure=failure)
+        db.action_uid = action_uid
+        return action_uid
+
     def _check_not_pending(self, db, now):
         db.json(now)  # refreshes status
         if db.status != 'active':
@@ -288,7 +396,16 @@ class EnterpriseDouble(object):
         self._check_not_pending(db, now)
         wanted_sync = body.get('replica_sync', db.replica_sync)
         if wanted_sync not in STATES:
-            raise ApiError(406, 'invalid_schema', 'replica_sync must be one of %s' % ', '.join(STATES))
+            raise ApiError(406, 'invalid_schema', 'replica_sync must be one of %s' % ', '.join(STATES), style='message')
+        if self.strict and wanted_sync == 'disabled' and db.replica_sync != 'disabled':
+            # documented next states only: nothing leads back to disabled
+            raise ApiError(406, 'invalid_transition', 'replica_sync cannot change from %s to disabled' % db.replica_sync,
+                           style='message')
+        if self.fail_next_action:
+            failure, self.fail_next_action = self.fail_next_action, None
+            self._new_action(db, now, failure=failure)
+            db.status, db.pending_until = 'active-change-pending', now + self.pending_seconds
+            return db.json(now, self.mask_bdb_credentials)
         new_sources = None
         if 'replica_sources' in body:
             new_sources = self._validate_sources(body['replica_sources'])
@@ -316,7 +433,8 @@ class EnterpriseDouble(object):
         db.puts += 1
         db.generation += 1
         db.status, db.pending_until = 'active-change-pending', now + self.pending_seconds
-        return db.json(now)
+        self._new_action(db, now)
+        return db.json(now, self.mask_bdb_credentials)
 
     @staticmethod
     def _validate_sources(sources):
@@ -371,11 +489,10 @@ class EnterpriseDouble(object):
 
     @staticmethod
     def _observe(db, uri):
-        observed = dict(status=info_utils.replication_status(db.client().info()), source_offset=None, auth_error=None,
-                        error=None)
+        observed = dict(status=link_state(db.client().info('replication')), source_offset=None, auth_error=None, error=None)
         try:
             info = db.source_client(uri).info('replication')
-            observed['source_offset'] = info_utils.replication_status(info).get('primary_offset')
+            observed['source_offset'] = int(info.get('master_repl_offset') or 0)
         except redis.AuthenticationError as exc:
             observed['auth_error'] = str(exc)
         except redis.RedisError as exc:
@@ -397,14 +514,13 @@ class EnterpriseDouble(object):
         status, now, source_offset = observed['status'], observed['time'], observed['source_offset']
         if source_offset is not None:
             db.offset_samples.append((now, source_offset))
-        if status.get('synced'):
-            replica_offset = status.get('replica_offset') or 0
+        state, rdb_size, rdb_transferred, replica_offset = status
+        if state == 'in-sync':
             source.update(status='in-sync', lag=self._lag_ms(db, replica_offset, source_offset, now), last_update=_now_iso())
             if source.get('rdb_size'):
                 source['rdb_transferred'] = source['rdb_size']
-        elif status.get('sync_in_progress'):
-            source.update(status='syncing', rdb_size=status.get('sync_total_bytes') or 0,
-                          rdb_transferred=status.get('sync_read_bytes') or 0)
+        elif state == 'syncing':
+            source.update(status='syncing', rdb_size=rdb_size, rdb_transferred=rdb_transferred, last_update=_now_iso())
         else:
             source['status'] = 'out-of-sync'
         if observed['error']:

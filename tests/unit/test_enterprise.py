@@ -350,3 +350,68 @@ def test_replica_of_path_is_the_documented_bdb_form():
     # The one place the Active-Active choice lives: change it (and this test) after a real-cluster check.
     assert rs.replica_of_path({'uid': 7, 'crdt': True, 'crdt_guid': 'g'}) == '/v1/bdbs/7'
     assert rs.ACTIVE_ACTIVE_FORM == 'bdb'
+
+
+# -- issue 13: secrets are not compared, actions are followed, 503 is retried, errors need stalled progress ---------------
+
+PEM = '-----BEGIN CERTIFICATE-----\nMIIBszCCAVmg\nAwIBAgIUQ2Fr\n-----END CERTIFICATE-----\n'
+
+
+def test_sources_compare_only_non_secret_fields():
+    wanted = [{'uri': 'redis://:s3cret@src:6379', 'encryption': True, 'server_cert': PEM, 'client_cert': PEM,
+               'client_key': 'KEY', 'replication_tls_sni': 'src'}]
+    # masked password, client_key omitted, PEM re-wrapped with CRLF and a trailing blank: the same source
+    shown = [{'uri': 'redis://:********@src:6379', 'encryption': True, 'server_cert': PEM.replace('\n', '\r\n') + ' ',
+              'client_cert': PEM.replace('\n', '\r\n'), 'replication_tls_sni': 'src', 'status': 'in-sync'}]
+    assert rs.sources_equal(shown, wanted)
+    assert rs.sources_equal([dict(shown[0], uri='redis://:other@src:6379')], wanted)  # a password is never compared
+    assert not rs.sources_equal([dict(shown[0], server_cert=PEM.replace('MIIB', 'MIIC'))], wanted)
+    assert not rs.sources_equal([dict(shown[0], replication_tls_sni='other')], wanted)
+    assert not rs.sources_equal([dict(shown[0], uri='redis://:********@src:6380')], wanted)
+
+
+def test_plan_does_not_resend_masked_sources_of_an_enabled_sync():
+    bdb = _bdb('enabled', [{'uri': 'redis://admin:********@src:1', 'status': 'in-sync'}])
+    plan = rs.plan_replica_of(bdb, 'enabled', [{'uri': 'redis://admin:realpass@src:1'}], 'aa')
+    assert plan['body'] == {} and plan['flushes'] is False
+
+
+def test_masked_authentication_admin_pass_is_not_used_in_a_source_url():
+    with pytest.raises(KvmigrateError) as raised:
+        rs.same_cluster_source(dict(SAME_CLUSTER_BDB, authentication_admin_pass='********'))
+    assert 'mask_bdb_credentials' in raised.value.msg and 'uri' in raised.value.msg
+
+
+def test_wait_does_not_fail_on_last_error_while_the_transfer_progresses():
+    answers = [_bdb('enabled', [dict(_source('syncing', last_error='Connection reset'), rdb_transferred=i * 10, rdb_size=1000)])
+               for i in range(1, 12)] + [_bdb('enabled', [_source(lag=1)])]
+    waiter, clock = _wait(answers, last_error_timeout=5.0)
+    assert waiter.run()['in_sync'] is True and clock.now > 5.0
+
+
+def test_503_is_retried_and_then_named():
+    client = ScriptedClient([(503, {'error_code': 'node_not_responding', 'message': 'Node not responding'}, b'')] * 2
+                            + [(200, {'uid': 2}, b'{}')])
+    assert client.request('GET', '/v1/bdbs/2') == {'uid': 2} and client.retries == 2
+    client = ScriptedClient([(503, {'error_code': 'node_not_responding', 'message': 'Node not responding'}, b'')] * 100,
+                            change_timeout=3.0)
+    with pytest.raises(KvmigrateError) as raised:
+        client.request('GET', '/v1/bdbs/2', database='aa')
+    assert '503' in raised.value.msg and 'node_not_responding: Node not responding' in raised.value.msg
+
+
+def test_a_failed_action_is_an_error_with_its_reason():
+    failed = {'action_uid': 'a1', 'name': 'SMUpdateBDB', 'status': 'failed',
+              'pending_ops': {'1': {'status_description': 'syncer failed'}}}
+    client = ScriptedClient([(200, {'action_uid': 'a1', 'status': 'pending'}, b''), (200, failed, b'')])
+    with pytest.raises(KvmigrateError) as raised:
+        client.follow_action('a1', "'aa' (uid 2)")
+    assert 'failed the change' in raised.value.msg and 'syncer failed' in raised.value.msg
+
+
+@pytest.mark.parametrize('status', ['creation-failed', 'recovery'])
+def test_failed_database_statuses_are_errors(status):
+    client = ScriptedClient([(200, {'uid': 2, 'name': 'aa', 'status': status}, b'')])
+    with pytest.raises(KvmigrateError) as raised:
+        client.get_database(uid=2)
+    assert status in raised.value.msg
