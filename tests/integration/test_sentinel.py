@@ -1,0 +1,141 @@
+"""Sentinel-managed sources (issue 17) on real servers: 3 Sentinels (redis-server --sentinel, quorum 2) watch a source
+with one replica; migrate.yml promotes the target while a writer asks the Sentinels for the master on every reconnect.
+Long after down-after-milliseconds and Sentinel's INFO period, the target is the only writable primary, every
+Sentinel reports it, no acknowledged write is lost and a second run changes nothing; rollback.yml gives the Sentinels
+the source back. With a Sentinel missing from the inventory, preflight refuses and nothing changes."""
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+import redis
+
+from tests.support.sentinel import SentinelServer, SentinelWriter
+from tests.support.servers import REPO, ansible_env, fill
+
+BIN = os.path.dirname(sys.executable)
+LOCAL = {'ansible_connection': 'local', 'ansible_python_interpreter': '{{ ansible_playbook_python }}'}
+FAST = ['-e', 'preflight_rate_sample_seconds=0', '-e', 'verify_stable_for=0']
+MASTER = 'mymaster'
+PASSWORD = 'snt-Data-pw'
+SENTINEL_PASSWORD = 'snt-Sentinel-pw'
+DOWN_AFTER_MS = 2000
+# down-after-milliseconds, plus Sentinel's INFO period (10 s), plus the time its failover would take to show
+WAIT_PAST_SENTINEL_S = 20
+
+
+def _play(name, inventory, *extra):
+    command = [os.path.join(BIN, 'ansible-playbook'), '-i', inventory, os.path.join(REPO, 'playbooks', name)] + list(extra)
+    proc = subprocess.run(command, env=ansible_env(), capture_output=True, text=True, timeout=300, check=False)
+    proc.output = proc.stdout + proc.stderr
+    return proc
+
+
+def _recap(output):
+    return {host: dict(changed=int(changed), failed=int(failed))
+            for host, changed, failed in re.findall(r'^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=\d+\s+failed=(\d+)',
+                                                    output, re.M)}
+
+
+def _set_up(start_server, tmp_path, listed):
+    source = start_server(name='snt-src', password=PASSWORD)
+    replica = start_server(name='snt-rep', password=PASSWORD)
+    target = start_server(name='snt-tgt', password=PASSWORD)
+    fill(source, 500, prefix='seed')
+    replica.client().replicaof(source.host, source.port)
+    sentinels = [SentinelServer(MASTER, source, quorum=2, down_after_ms=DOWN_AFTER_MS, password=SENTINEL_PASSWORD)
+                 for dummy in range(3)]
+    for sentinel in sentinels:
+        sentinel.start()
+    _wait(lambda: all(len(s.client().execute_command('SENTINEL', 'SENTINELS', MASTER)) == 2 for s in sentinels)
+          and source.client().info('replication')['connected_slaves'] == 1, 'the Sentinels to find each other')
+    host = dict(kvmigrate_target_host=target.host, kvmigrate_target_port=target.port, kvmigrate_target_password=PASSWORD,
+                kvmigrate_source_host=source.host, kvmigrate_source_port=source.port, kvmigrate_source_password=PASSWORD,
+                kvmigrate_sentinels=[s.endpoint for s in sentinels[:listed]],
+                kvmigrate_sentinel_password=SENTINEL_PASSWORD)
+    inventory = tmp_path / 'inventory.json'
+    inventory.write_text(json.dumps({'kvmigrate_targets': {'hosts': {'snt': host}, 'vars': LOCAL}}))
+    return source, replica, target, sentinels, str(inventory)
+
+
+def _wait(predicate, what, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError('timed out waiting for %s' % what)
+
+
+def _writable(server):
+    """True when the server took a write, False when it refused it itself (READONLY); anything else fails the test."""
+    try:
+        server.client().set('kvmigrate-test:probe', '1')
+        return True
+    except redis.ReadOnlyError:
+        return False
+
+
+def _replicates_from(server, primary):
+    info = server.client().info('replication')
+    return info['role'] == 'slave' and int(info['master_port']) == primary.port and info['master_link_status'] == 'up'
+
+
+def test_migrate_with_promotion_hands_the_sentinels_over_and_rollback_gives_them_back(start_server, tmp_path):
+    source, replica, target, sentinels, inventory = _set_up(start_server, tmp_path, listed=3)
+    writer = SentinelWriter(sentinels, MASTER, password=PASSWORD, sentinel_password=SENTINEL_PASSWORD).start()
+    try:
+        _wait(lambda: len(writer.acked) > 50, 'the writer to write through the Sentinels')
+        proc = _play('migrate.yml', inventory, *FAST, '-e', 'migrate_promote=true', '-e', 'kvmigrate_report_dir=%s' % tmp_path)
+        assert proc.returncode == 0, proc.output[-4000:]
+        time.sleep(WAIT_PAST_SENTINEL_S)
+
+        assert [_writable(s) for s in (source, replica, target)] == [False, False, True], 'not exactly one writable primary'
+        assert [s.master_address(MASTER) for s in sentinels] == [(target.host, target.port)] * 3
+        assert _replicates_from(source, target) and _replicates_from(replica, target)
+        for sentinel in sentinels:
+            assert '+switch-master' not in sentinel.log() and '+convert-to-slave' not in sentinel.log(), sentinel.log()
+        acked_during = len(writer.acked)
+
+        again = _play('migrate.yml', inventory, *FAST, '-e', 'migrate_promote=true', '-e', 'kvmigrate_report_dir=%s' % tmp_path)
+        assert again.returncode == 0 and _recap(again.stdout)['snt']['changed'] == 0, again.output[-4000:]
+    finally:
+        acked = writer.stop()
+    assert acked_during > 100 and len(acked) >= acked_during, 'the writer did not keep writing through the migration'
+    client = target.client()
+    missing = [key for key in acked if client.get(key) is None]
+    assert missing == [], '%d acknowledged writes lost, e.g. %s' % (len(missing), missing[:5])
+    for proc_output in (proc.output, again.output):
+        assert PASSWORD not in proc_output and SENTINEL_PASSWORD not in proc_output
+
+    status = _play('status.yml', inventory, '-e', 'kvmigrate_report_dir=%s' % tmp_path)
+    assert status.returncode == 0, status.output[-3000:]
+    for sentinel in sentinels:
+        assert 'Sentinel %s reports %s at %s:%d (target)' % (sentinel.endpoint, MASTER, target.host, target.port) in status.output
+
+    back = _play('rollback.yml', inventory)
+    assert back.returncode == 0, back.output[-4000:]
+    assert SENTINEL_PASSWORD not in back.output and PASSWORD not in back.output
+    assert [s.master_address(MASTER) for s in sentinels] == [(source.host, source.port)] * 3
+    _wait(lambda: _replicates_from(target, source) and _replicates_from(replica, source), 'both replicas to follow the source')
+    assert [_writable(s) for s in (source, replica, target)] == [True, False, False]
+
+
+def test_preflight_refuses_a_source_watched_by_a_sentinel_the_inventory_misses(start_server, tmp_path):
+    source, replica, target, sentinels, inventory = _set_up(start_server, tmp_path, listed=2)
+    before = [s.client().execute_command('SENTINEL', 'MASTER', MASTER) for s in sentinels]
+    proc = _play('migrate.yml', inventory, *FAST, '-e', 'migrate_promote=true', '-e', 'kvmigrate_report_dir=%s' % tmp_path)
+
+    assert proc.returncode != 0, proc.output[-3000:]
+    missing_id = sentinels[2].client().execute_command('SENTINEL', 'MYID')[:8]
+    assert 'Sentinel %s (connected to %s:%d' % (missing_id, source.host, source.port) in proc.output, proc.output[-3000:]
+    assert 'List every Sentinel in kvmigrate_sentinels' in proc.output
+    assert SENTINEL_PASSWORD not in proc.output and PASSWORD not in proc.output
+    # nothing changed: the target is still an empty primary, the source still the Sentinels' master
+    assert target.client().info('replication')['role'] == 'master' and target.client().dbsize() == 0
+    assert source.client().info('replication')['role'] == 'master'
+    assert [s.master_address(MASTER) for s in sentinels] == [(source.host, source.port)] * 3
+    after = [s.client().execute_command('SENTINEL', 'MASTER', MASTER) for s in sentinels]
+    assert [(b['ip'], b['port'], b['quorum']) for b in before] == [(a['ip'], a['port'], a['quorum']) for a in after]
