@@ -7,11 +7,11 @@ __metaclass__ = type
 
 # What each server flavor reports about replication, and what it can do.
 #
-# This is the one flavor-aware place in the collection. Modules hand it the text
-# of ``INFO`` (or the dict redis-py made of it) and the reply of ``ROLE``, and get
+# Modules hand it the raw text of ``INFO`` and the reply of ``ROLE``, and get
 # back the same normalised shape whichever server answered: Redis, Valkey,
-# KeyDB or Dragonfly. Modules never compare version strings themselves; they ask
-# ``capabilities()`` and ``replication_compatibility()``.
+# KeyDB or Dragonfly. What each flavor and release can do (capabilities, RDB
+# versions) lives in ``flavors.py``; modules never compare version strings
+# themselves.
 #
 # Pure functions: no network, no redis-py import, standard library only, and
 # Python 3.8 compatible.
@@ -20,26 +20,21 @@ __metaclass__ = type
 #
 # * Verified on this project's test machine with real servers: the INFO text of
 #   Redis 6.2.14 and 7.0.15 as primary and replica (waiting for BGSAVE, mid
-#   transfer, up, stalled); Redis 7.0.15 writes ``REDIS0010`` and 6.2.14 writes
-#   ``REDIS0009``; a 6.2.14 replica of a 7.0.15 primary logs "Can't handle RDB
-#   format version 10" and its link never comes up.
+#   transfer, up, stalled).
 # * Verified in server source: the Redis/KeyDB/Dragonfly INFO replication fields;
 #   KeyDB's ``role:active-replica``, its ``master_N_`` prefixed fields for extra
 #   masters with ``slave_repl_offset`` repeated unprefixed, its ``# KeyDB``
 #   section with ``mvcc_depth`` and ``server_threads`` in ``# CPU``; Dragonfly's
 #   ``redis_version`` + ``dragonfly_version`` pair in ``# Server``.
 # * Read from secondary sources (tag-by-tag notes, user output), not from the
-#   source: RDB_VERSION per Redis release after 7.0 (7.2=11, 7.4..8.4=12,
-#   8.6=13, 8.8=14, 8.10=15), Valkey 9 writing RDB 80, Valkey 8.1+ refusing
-#   12..79, Valkey 8 ``type=`` pairs, Redis 8 fields. Marked "inferred" below.
+#   source: Valkey 8 ``type=`` pairs, Redis 8 fields. Marked "inferred" below.
 
 import re
 
-FLAVOR_REDIS = "redis"
-FLAVOR_VALKEY = "valkey"
-FLAVOR_KEYDB = "keydb"
-FLAVOR_DRAGONFLY = "dragonfly"
-FLAVORS = (FLAVOR_REDIS, FLAVOR_VALKEY, FLAVOR_KEYDB, FLAVOR_DRAGONFLY)
+from ansible_collections.kvmigrate.replication.plugins.module_utils import flavors
+# detect_flavor() answers with these names, so callers of this module compare with them here.
+from ansible_collections.kvmigrate.replication.plugins.module_utils.flavors import (
+    FLAVOR_DRAGONFLY, FLAVOR_KEYDB, FLAVOR_REDIS, FLAVOR_VALKEY)
 
 ROLE_PRIMARY = "primary"
 ROLE_REPLICA = "replica"
@@ -60,44 +55,9 @@ _DRAGONFLY_STABLE_STATES = ("online", "stable_sync")
 # ``sync`` (transfer), Dragonfly ``full_sync``/``preparation``.
 _ROLE_STATES_SYNCING = ("sync", "full_sync", "preparation")
 
-# Keys of ids that are hex strings; redis-py turns an all-zero one into int 0.
-_HEX_ID_KEYS = ("master_replid", "master_replid2", "run_id")
-
-_VERSION_RE = re.compile(r"(\d+(?:\.\d+)*)")
 _REPLICA_LINE_KEY_RE = re.compile(r"^slave(\d+)$")
 _KEYDB_EXTRA_PRIMARY_RE = re.compile(r"^master_(\d+)_host$")
 
-# RDB_VERSION written by Redis, newest first: (major, minor) -> version.
-# 6.2 = 9 and 7.0 = 10 verified on this machine (REDIS0009 / REDIS0010).
-# 7.2 = 11 and 7.4 = 12 agree in two independent reads of rdb.h per tag;
-# 8.0-8.4 = 12, 8.6 = 13, 8.8 = 14, 8.10 = 15 from one tag-by-tag note
-# (inferred). 6.0 = 9 inferred (6.2 changed no format). Before 6.0: unknown.
-_REDIS_RDB_WRITTEN = (
-    ((8, 10), 15),
-    ((8, 8), 14),
-    ((8, 6), 13),
-    ((7, 4), 12),
-    ((7, 2), 11),
-    ((7, 0), 10),
-    ((6, 0), 9),
-)
-# Valkey forked from Redis 7.2.4 and kept RDB 11 through 8.x; 9.0 moved to
-# its own RDB 80 with a VALKEY header (inferred, not seen in source).
-_VALKEY_RDB_WRITTEN = (
-    ((9, 0), 80),
-    ((7, 2), 11),
-)
-# The last Redis RDB version Valkey understands; 8.1+ reserves 12..79 as
-# "foreign" and refuses it (inferred), 8.0 simply refuses anything above 11.
-_VALKEY_LAST_REDIS_RDB = 11
-# KeyDB 6.x writes and reads RDB 9 (facts file; verified in KeyDB rdb.h).
-_KEYDB_RDB = 9
-# Dragonfly's loader accepts 5..11 up to v1.23 and 12 from v1.24 (facts file,
-# tags v1.15..v1.40 compared). Before v1.15: not compared, unknown.
-_DRAGONFLY_RDB_LOADED = (
-    ((1, 24), 12),
-    ((1, 15), 11),
-)
 
 
 # --------------------------------------------------------------------------
@@ -110,58 +70,12 @@ def _text(value):
     return value
 
 
-def _scalar_to_str(key, value):
-    """One redis-py INFO value back to the text the server sent."""
-    value = _text(value)
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, int) and key in _HEX_ID_KEYS:
-        # redis-py parses an all-decimal id such as master_replid2 "000...0" as int 0.
-        return "%040d" % value
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
-
-
-def _serialise_pairs(key, value):
-    parts = []
-    for sub_key, sub_value in value.items():
-        sub_value = _text(sub_value)
-        if sub_value is True:
-            # redis-py turns a bare item (no "=") into key: True.
-            parts.append(str(sub_key))
-        else:
-            parts.append("%s=%s" % (sub_key, _scalar_to_str(key, sub_value)))
-    return ",".join(parts)
-
-
-def _flatten_parsed(parsed):
-    """Flatten a dict made by redis-py ``client.info()`` to text-like str -> str."""
-    flat = {}
-    for key, value in parsed.items():
-        key = _text(key)
-        if key in ("__raw__", "modules"):
-            # Unsplittable lines and module lists carry nothing replication needs.
-            continue
-        value = _text(value)
-        if isinstance(value, dict):
-            flat[key] = _serialise_pairs(key, value)
-        elif isinstance(value, (list, tuple)):
-            flat[key] = ",".join(_scalar_to_str(key, item) for item in value)
-        elif value is None:
-            flat[key] = ""
-        else:
-            flat[key] = _scalar_to_str(key, value)
-    return flat
-
-
 def parse_info(text):
     """Parse ``INFO`` into a flat dict of str -> str.
 
     ``text`` is the raw reply (str or bytes; any sections; ``\\r\\n`` or
-    ``\\n``), or the dict redis-py's ``client.info()`` returns, whose typed and
-    nested values are turned back into the server's text (``slave0`` becomes
-    ``ip=...,port=...`` again). ``None`` gives an empty dict.
+    ``\\n``), or a dict this function made (returned as a copy), so a caller
+    can merge sections before asking for a status. ``None`` gives an empty dict.
 
     When a key repeats, the first value wins: KeyDB prints
     ``slave_repl_offset`` once per master, unprefixed, and the first belongs to
@@ -170,7 +84,7 @@ def parse_info(text):
     if text is None:
         return {}
     if isinstance(text, dict):
-        return _flatten_parsed(text)
+        return dict(text)
     text = _text(text)
     if text.startswith("txt:"):
         # A RESP3 verbatim string read raw keeps its format prefix.
@@ -191,32 +105,6 @@ def parse_info(text):
 
 def _fields(info):
     return parse_info(info)
-
-
-def parse_version(version):
-    """``"7.0.15"`` -> ``(7, 0, 15)``; ``"v1.22.0"``, ``"df-v1.15.1"``, ``"7.2.4-rc1"`` work too.
-
-    A tuple or list is returned as a tuple of ints. Anything without digits,
-    or None, gives ``()``.
-    """
-    if version is None:
-        return ()
-    if isinstance(version, (tuple, list)):
-        return tuple(int(part) for part in version)
-    if isinstance(version, int):
-        return (version,)
-    match = _VERSION_RE.search(_text(version))
-    if not match:
-        return ()
-    return tuple(int(part) for part in match.group(1).split("."))
-
-
-def _version_str(version):
-    if isinstance(version, (tuple, list)):
-        return ".".join(str(part) for part in version)
-    if version is None:
-        return "(unknown version)"
-    return str(version)
 
 
 def _int(value):
@@ -315,10 +203,7 @@ def parse_replica_line(value):
     Returns ``ip`` (str), ``port`` (int), ``state`` (str), ``offset`` (int, or
     None on Dragonfly, which prints none), ``lag`` (int or None) and every
     other ``k=v`` pair as a string (Valkey 8 ``type``, Redis 8 ``io-thread``).
-    Also takes the dict redis-py makes of that line.
     """
-    if isinstance(value, dict):
-        value = _serialise_pairs("slave", value)
     value = _text(value) or ""
     pairs = {}
     for item in value.split(","):
@@ -557,7 +442,7 @@ def replication_status(info, role_reply=None):
     """The normalised replication dict every module returns.
 
     ``info`` is INFO text (all sections, or at least ``server`` +
-    ``replication``) or redis-py's dict; ``role_reply`` the optional ``ROLE``
+    ``replication``) or parse_info's dict of it; ``role_reply`` the optional ``ROLE``
     reply, needed to tell whether a Dragonfly replica finished its full sync
     before v1.22 (no ``slave_repl_offset`` there). Keys the server does not
     report are None. Redis's -1 for "never/unknown" (last I/O, link down
@@ -675,7 +560,7 @@ def _replica_offset_usable(primary_status, replica_status):
         return False
     if replica_status.get("role") != ROLE_REPLICA:
         return False
-    caps = capabilities(replica_status.get("flavor"), replica_status.get("version"))
+    caps = flavors.capabilities(replica_status.get("flavor"), replica_status.get("version"))
     if not caps["replica_offset_usable"]:
         return False
     if replica_status.get("flavor") != FLAVOR_DRAGONFLY:
@@ -732,161 +617,6 @@ def replica_lag(primary_status, replica_status, replica_addresses=(), replica_po
         "primary_offset": primary_offset,
         "replica_offset": replica_offset,
     }
-
-
-# --------------------------------------------------------------------------
-# Capabilities and RDB compatibility
-# --------------------------------------------------------------------------
-
-def _at_least(version, minimum):
-    """True when ``version`` >= ``minimum``; False when the version is unknown.
-
-    Unknown versions get the conservative answer: the feature is treated as
-    missing, so a module takes the path that works everywhere.
-    """
-    parsed = parse_version(version)
-    if not parsed:
-        return False
-    return parsed >= tuple(minimum)
-
-
-def capabilities(flavor, version):
-    """What a server of this flavor and version can do, as booleans.
-
-    * ``client_pause_write``: ``CLIENT PAUSE ms WRITE`` (Redis/Valkey/KeyDB 6.2+, Dragonfly).
-    * ``failover_command``: ``FAILOVER`` (Redis 6.2+, Valkey). Not Dragonfly
-      (no PSYNC). Not KeyDB: it carries Redis 6.2's FAILOVER code (INFO prints
-      master_failover_state) but its multi-master and active-replica paths were
-      never reconciled with it and it is untested here (inferred), so the
-      pause-and-promote path is used instead.
-    * ``replicaof_already_connected_check``: REPLICAOF to the current primary is
-      a no-op (Redis family); on Dragonfly every REPLICAOF restarts a full sync.
-    * ``psync``: can be a primary for Redis-family replicas (not Dragonfly).
-    * ``config_rewrite``: ``CONFIG REWRITE`` (not Dragonfly).
-    * ``masteruser``: ``masteruser``/``primaryuser`` (Redis/KeyDB 6.0+, Valkey, Dragonfly).
-    * ``repltakeover``: ``REPLTAKEOVER`` (Dragonfly, with a Dragonfly primary only).
-    * ``wait_command``: ``WAIT`` (Redis family; Dragonfly v1.40+).
-    * ``replica_offset_reported``: a replica prints ``slave_repl_offset`` (Dragonfly v1.22+).
-    * ``replica_offset_usable``: that offset tracks a Redis primary (Dragonfly v1.39+).
-    """
-    flavor = (flavor or FLAVOR_REDIS).lower()
-    is_dragonfly = flavor == FLAVOR_DRAGONFLY
-    redis_family = not is_dragonfly
-    if flavor == FLAVOR_VALKEY:
-        # Every Valkey release (7.2+) has the Redis 6.2/7.2 features.
-        pause_write = True
-        failover = True
-        masteruser = True
-    elif flavor == FLAVOR_KEYDB:
-        pause_write = _at_least(version, (6, 2))
-        failover = False
-        masteruser = _at_least(version, (6, 0))
-    elif is_dragonfly:
-        pause_write = True
-        failover = False
-        masteruser = True
-    else:
-        pause_write = _at_least(version, (6, 2))
-        failover = _at_least(version, (6, 2))
-        masteruser = _at_least(version, (6, 0))
-    return {
-        "client_pause_write": pause_write,
-        "failover_command": failover,
-        "replicaof_already_connected_check": redis_family,
-        "psync": redis_family,
-        "config_rewrite": redis_family,
-        "masteruser": masteruser,
-        "repltakeover": is_dragonfly,
-        "wait_command": _at_least(version, (1, 40)) if is_dragonfly else True,
-        "replica_offset_reported": _at_least(version, (1, 22)) if is_dragonfly else True,
-        "replica_offset_usable": _at_least(version, (1, 39)) if is_dragonfly else True,
-    }
-
-
-def _lookup(table, version):
-    parsed = parse_version(version)
-    if not parsed:
-        return None
-    for minimum, rdb_version in table:
-        if parsed >= minimum:
-            return rdb_version
-    return None
-
-
-def rdb_version_written(flavor, version):
-    """The RDB version a full sync from this server carries, or None if unknown.
-
-    Dragonfly is None: it cannot be a primary for non-Dragonfly replicas, and
-    Dragonfly-to-Dragonfly replication does not use an RDB stream.
-    """
-    flavor = (flavor or FLAVOR_REDIS).lower()
-    if flavor == FLAVOR_VALKEY:
-        return _lookup(_VALKEY_RDB_WRITTEN, version)
-    if flavor == FLAVOR_KEYDB:
-        return _KEYDB_RDB if _at_least(version, (6, 0)) else None
-    if flavor == FLAVOR_DRAGONFLY:
-        return None
-    return _lookup(_REDIS_RDB_WRITTEN, version)
-
-
-def max_rdb_version_loaded(flavor, version):
-    """The highest RDB version this server loads, or None if unknown.
-
-    Redis, KeyDB and Valkey before 9 load every version up to their own.
-    Valkey 9 loads its own 80 but not Redis's 12..79 (see ``replication_compatibility``).
-    """
-    flavor = (flavor or FLAVOR_REDIS).lower()
-    if flavor == FLAVOR_DRAGONFLY:
-        return _lookup(_DRAGONFLY_RDB_LOADED, version)
-    return rdb_version_written(flavor, version)
-
-
-def _rdb_loadable(flavor, version, rdb_version):
-    """True/False whether this server loads ``rdb_version``; None when unknown."""
-    highest = max_rdb_version_loaded(flavor, version)
-    if highest is None:
-        return None
-    if rdb_version > highest:
-        return False
-    if (flavor or "").lower() == FLAVOR_VALKEY and rdb_version > _VALKEY_LAST_REDIS_RDB:
-        # Valkey 8.1+ treats 12..79 as a foreign (newer Redis) format.
-        return rdb_version >= 80
-    return True
-
-
-def _loads_description(flavor, version):
-    highest = max_rdb_version_loaded(flavor, version)
-    if (flavor or "").lower() == FLAVOR_VALKEY and highest is not None and highest > _VALKEY_LAST_REDIS_RDB:
-        return "loads RDB versions up to %d and its own %d only" % (_VALKEY_LAST_REDIS_RDB, highest)
-    return "loads at most RDB version %d" % highest
-
-
-def replication_compatibility(source_flavor, source_version, target_flavor, target_version):
-    """Can ``target`` become a replica of ``source``? Returns ``(ok, reason)``.
-
-    ``reason`` is one sentence naming both ends, or None when ok. A version
-    this table does not know gives ``(True, None)``: ignorance must not block
-    a migration; the wait for the link to come up is the backstop.
-    """
-    source_flavor = (source_flavor or FLAVOR_REDIS).lower()
-    target_flavor = (target_flavor or FLAVOR_REDIS).lower()
-    source_name = "%s %s" % (source_flavor, _version_str(source_version))
-    target_name = "%s %s" % (target_flavor, _version_str(target_version))
-
-    if source_flavor == FLAVOR_DRAGONFLY:
-        if target_flavor == FLAVOR_DRAGONFLY:
-            return True, None
-        return False, ("%s cannot be the primary of %s: Dragonfly has no PSYNC/SYNC, "
-                       "so only another Dragonfly can replicate from it" % (source_name, target_name))
-
-    written = rdb_version_written(source_flavor, source_version)
-    if written is None:
-        return True, None
-    loadable = _rdb_loadable(target_flavor, target_version, written)
-    if loadable is None or loadable:
-        return True, None
-    return False, ("%s writes RDB version %d but %s %s: the replica link would never come up"
-                   % (source_name, written, target_name, _loads_description(target_flavor, target_version)))
 
 
 # --------------------------------------------------------------------------

@@ -13,16 +13,34 @@ short_description: Check a source/target pair before replication discards anythi
 version_added: 0.1.0
 description:
   - Connects to a target (O(login_host)) and its source (O(primary_host)) and lists every finding that would make a
-    migration by replication fail or lose data. It changes nothing.
-  - Blockers are problems the migration must not start with. The pair cannot be reached or authenticated. The source
-    writes an RDB version the target cannot load. A Dragonfly target cannot load some of the source's data. The target
+    migration by replication fail or lose data. It leaves both servers as they were.
+  - Blockers are problems the migration must not start with. The pair cannot be reached or authenticated. Either end
+    runs in cluster mode (finding C(cluster_mode); migrate it with C(playbooks/migrate_cluster.yml)). The source
+    writes an RDB version the target cannot load. The source loads modules the target does not (C(modules)), holds
+    functions the target has none of (C(functions)), keys in a database number the target lacks or, for a cluster-mode
+    target, outside db0 (C(databases)), or hash fields with TTLs the target cannot load (C(hash_field_expiration)). The
+    target's C(tls-replication) does not match what the source port speaks, or the source wants a client certificate
+    the target has not (C(tls_replication)). A Dragonfly target cannot load some of the source's data. The target
     holds keys (in any database) that a full sync would discard and O(allow_flush) is not set. The target's
     C(maxmemory) is below the source's C(used_memory). The pair forms a replication loop. The pair looks swapped
     (finding C(pair)). The user the replication link logs in as may not run C(PSYNC) or C(REPLCONF) on the source
     (finding C(link_permissions)). With O(promote=true), a source that is itself a replica (finding C(source_role)).
   - Warnings are risks. The source's C(repl-backlog-size) holds fewer than O(min_backlog_seconds) seconds of its
     current write rate, so a short link drop would force a new full sync. The source is itself a replica, which
-    chained replication allows, but a fenced cutover needs the source to be the primary.
+    chained replication allows, but a fenced cutover needs the source to be the primary. The source's
+    C(repl-diskless-sync-delay) is above 5 s with C(repl-diskless-sync yes) (C(diskless_sync)). A Dragonfly target
+    cannot save its replication role (C(persist)).
+  - The RDB version is measured, not looked up. What the source writes is the footer of the C(DUMP) of one of its
+    keys (found with C(SCAN)). What a Redis, Valkey or KeyDB target loads is what its own C(DUMP) writes when it
+    holds a key; when it holds none, a C(RESTORE) of a crafted payload of the source's RDB version into a new, unique
+    key that expires within 10 s and is deleted at once (never overwriting a key) asks it directly. The probe runs
+    only on a primary that holds no key or with O(allow_flush), and never in check mode. Where nothing can be
+    measured (no key, C(DUMP) refused, Dragonfly) the version table answers. The C(rdb_compatibility) message and
+    RV(rdb) say for each end whether the number was C(measured) or C(inferred), and how.
+  - C(output_buffer) compares the source's replica C(client-output-buffer-limit) with what a full sync adds to the
+    replica's output buffer, the write rate times the expected snapshot and transfer time (C(used_memory) over
+    O(transfer_rate)). Over the limit it is a blocker when the rate was the replication stream itself, and a warning
+    when it was the input bytes (which overstate it); within half of the limit, a warning.
   - Whether the target's keys would be discarded is decided by the same code as in
     M(kvmigrate.replication.replicaof). A target that already replicates from the source, or whose replication id is
     the source's (or the one the source had before its promotion), loses nothing, because the source continues its
@@ -79,6 +97,12 @@ options:
       - How many primaries up the source's chain to follow when looking for a loop.
     type: int
     default: 5
+  transfer_rate:
+    description:
+      - Bytes per second at which the source is expected to snapshot and send its dataset to the target during a full
+        sync. The expected transfer time, C(used_memory) over this rate, decides the C(output_buffer) finding.
+    type: float
+    default: 50000000.0
   promote:
     description:
       - The migration ends with a fenced cutover (C(replicaof state=primary fence_source=true)), which needs the source
@@ -86,10 +110,13 @@ options:
     type: bool
     default: false
 notes:
-  - On the target the module sends C(INFO), C(ROLE) (Dragonfly) and C(CONFIG GET masteruser) (only when
-    O(primary_user) is unset, to know the user the link logs in as). On the source it sends C(INFO), C(ROLE)
-    (Dragonfly), C(ACL DRYRUN) and, for Dragonfly targets, C(FUNCTION LIST) and C(MODULE LIST). Refused commands
-    make the finding they serve say it was not checked.
+  - On the target the module sends C(INFO), C(ROLE) (Dragonfly), C(CONFIG GET) (C(masteruser) only when
+    O(primary_user) is unset, C(databases), C(tls-replication), C(tls-cert-file), C(tls-client-cert-file)),
+    C(MODULE LIST), C(FUNCTION LIST), C(SCAN) and C(DUMP) (one key, when it holds any) or the C(RESTORE) probe and
+    C(DEL) of its key. On the source it sends C(INFO), C(ROLE) (Dragonfly), C(ACL DRYRUN), C(SCAN), C(DUMP) (one
+    key), C(MODULE LIST), C(FUNCTION LIST) and C(CONFIG GET) (C(port), C(tls-auth-clients),
+    C(client-output-buffer-limit), C(repl-diskless-sync), C(repl-diskless-sync-delay)). Refused commands make the
+    finding they serve say it was not checked, or fall back to the version table.
 seealso:
   - module: kvmigrate.replication.replicaof
 '''
@@ -121,13 +148,25 @@ RETURN = r'''
 findings:
   description:
     - One entry per check. C(severity) is V(ok), V(warning) or V(blocker).
-    - C(check) is one of C(source_reachable), C(target_reachable), C(pair), C(rdb_compatibility),
-      C(dragonfly_features) (Dragonfly targets), C(target_empty), C(source_role), C(target_memory),
-      C(replication_loop) (not for pairs cut over or swapped), C(link_permissions) and C(repl_backlog).
+    - C(check) is one of C(source_reachable), C(target_reachable), C(pair), C(cluster_mode), C(rdb_compatibility),
+      C(modules), C(functions) and C(hash_field_expiration) (Redis, Valkey and KeyDB pairs), C(dragonfly_features)
+      and C(persist) (Dragonfly targets), C(databases), C(tls_replication), C(target_empty), C(source_role),
+      C(target_memory), C(replication_loop) (not for pairs cut over or swapped), C(link_permissions), C(repl_backlog),
+      C(output_buffer) and C(diskless_sync) (not for Dragonfly sources).
   returned: always
   type: list
   elements: dict
-  sample: [{"check": "rdb_compatibility", "severity": "ok", "message": "redis 6.2.14 -> redis 7.0.15: RDB 9 loads"}]
+  sample: [{"check": "tls_replication", "severity": "ok", "message": "the link speaks plain text, as the source port does"}]
+rdb:
+  description:
+    - The RDB version a full sync from the source carries (C(rdb_version)) and whether the target loads it
+      (C(target_loads), null when not known), each with how it was found (C(rdb_version_how), C(target_loads_how)),
+      which starts with C(measured) or C(inferred).
+  returned: always (empty when an end could not be reached)
+  type: dict
+  sample: {"rdb_version": 10, "rdb_version_how": "measured: footer of the DUMP of one of its keys in db0",
+           "target_loads": false, "target_loads_how": "measured: RESTORE of an RDB 10 payload refused
+           (\"DUMP payload version or checksum are wrong\") while an RDB 6 one loads"}
 blockers:
   description: Number of findings with severity V(blocker).
   returned: always
@@ -185,8 +224,10 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.kvmigrate.replication.plugins.module_utils import flavors
 from ansible_collections.kvmigrate.replication.plugins.module_utils import info as info_utils
 from ansible_collections.kvmigrate.replication.plugins.module_utils import plan as plan_utils
+from ansible_collections.kvmigrate.replication.plugins.module_utils import rdb as rdb_utils
 from ansible_collections.kvmigrate.replication.plugins.module_utils.connection import (
     KvmigrateError, connect, connection_argument_spec, endpoint, option_label, primary_auth_argument_spec, require_redis,
     same_endpoint, validate_connection_params, validate_port)
@@ -210,7 +251,7 @@ def _read(server):
 
 
 def _write_rate(source, seconds):
-    """Bytes per second the backlog would have to hold.
+    """``(bytes per second the backlog would have to hold, "offset" or "input")``, ``(None, None)`` unmeasured.
 
     With an active backlog that is the growth of master_repl_offset. Without
     one (no replica yet, the usual case before a migration) Redis does not
@@ -218,7 +259,7 @@ def _write_rate(source, seconds):
     it also counts reads, so it can only overstate the rate (a warning, never a
     missed one)."""
     if seconds <= 0:
-        return None
+        return None, None
 
     def sample():
         fields = info_utils.parse_info(source.info_text('replication') + '\r\n' + source.info_text('stats'))
@@ -232,8 +273,8 @@ def _write_rate(source, seconds):
     time.sleep(seconds)
     second_kind, second = sample()
     if first is None or second is None or first_kind != second_kind:
-        return None
-    return max(0.0, (second - first) / seconds)
+        return None, None
+    return max(0.0, (second - first) / seconds), first_kind
 
 
 def _dragonfly_blockers(source, source_fields, findings):
@@ -249,8 +290,7 @@ def _dragonfly_blockers(source, source_fields, findings):
         pass  # no FUNCTION command (before 7.0): nothing to check
     try:
         modules = source.call('MODULE', 'LIST') or []
-        names = [m.get('name') if isinstance(m, dict) else dict(zip(m[::2], m[1::2])).get('name') for m in modules]
-        others = [n for n in names if n and n.lower() not in ('rejson', 'redisjson', 'rejson-rl')]
+        others = [n for n in rdb_utils.module_names(modules) if n not in ('rejson', 'redisjson', 'rejson-rl')]
         if others:
             problems.append('modules %s are loaded (their keys are skipped: data loss)' % ', '.join(sorted(others)))
     except KvmigrateError:
@@ -352,12 +392,225 @@ def _link_permissions_finding(replication, params, target, source, findings):
                 ' (not SYNC, which only replicas without PSYNC use)' if outcome['denied'] else ''))
 
 
-def run(params):
+def _config(server, name):
+    """``(value, None)`` from CONFIG GET (value None when the server has no such setting), or ``(None, reason)``
+    when it may not be read."""
+    try:
+        return server.config_get(name), None
+    except KvmigrateError as exc:
+        return None, 'CONFIG GET %s on %s %s failed (%s)' % (name, server.what, server.endpoint, exc.msg.rstrip('.'))
+
+
+def _cluster_mode_finding(target_fields, source_fields, target, source, findings):
+    clustered = ['%s %s' % (server.what, server.endpoint) for server, fields in ((source, source_fields), (target, target_fields))
+                 if str(fields.get('cluster_enabled')) == '1']
+    if clustered:
+        findings.add('cluster_mode', 'blocker', (
+            '%s run%s in cluster mode (cluster_enabled:1), which one replication link cannot migrate: migrate it shard by '
+            'shard with playbooks/migrate_cluster.yml (see docs/cluster.md)' % (' and '.join(clustered),
+                                                                                 '' if len(clustered) > 1 else 's')))
+    else:
+        findings.add('cluster_mode', 'ok', 'neither end runs in cluster mode')
+
+
+def _probe_refusal(params, check_mode, replication, target_status, target_keys):
+    """Why the target may not take the RDB RESTORE probe, or None: only a primary that holds no key (or whose keys
+    the user allowed to be discarded), outside check mode, in a pair that is neither cut over nor swapped."""
+    if check_mode:
+        return 'check mode writes nothing'
+    if target_status.get('role') != info_utils.ROLE_PRIMARY or replication.cut_over or replication.swapped:
+        return 'the target is not a primary awaiting a migration'
+    if target_keys and not params['allow_flush']:
+        return 'the target holds keys and allow_flush is not set'
+    return None
+
+
+def _rdb_finding(params, check_mode, replication, source, target, source_fields, target_fields, target_status,
+                 target_keys, findings):
+    source_databases = info_utils.keyspace(source_fields)['databases']
+    target_databases = info_utils.keyspace(target_fields)['databases']
+    written = None
+    if source.flavor != flavors.FLAVOR_DRAGONFLY:
+        written = rdb_utils.measure_written(source, [n for n, db in source_databases.items() if db.get('keys')],
+                                            params['primary_user'])
+    rdb_version = (written or {}).get('version')
+    if rdb_version is None and written is not None:
+        rdb_version = flavors.rdb_version_written(source.flavor, source.version)
+    target_measure = None
+    if written is not None:
+        target_measure = rdb_utils.measure_target(
+            target, [n for n, db in target_databases.items() if db.get('keys')], rdb_version,
+            _probe_refusal(params, check_mode, replication, target_status, target_keys), params['login_user'])
+    decision = rdb_utils.compatibility(source.flavor, source.version, target.flavor, target.version, written,
+                                       target_measure, source.endpoint, target.endpoint)
+    findings.add('rdb_compatibility', 'ok' if decision['ok'] else 'blocker', decision['message'])
+    return decision, target_measure or {}
+
+
+def _source_modules_finding(source, target, findings):
+    """Module data (keys of module types, module AUX fields) in the source's RDB that the target cannot load."""
+    names = {}
+    for server in (source, target):
+        try:
+            names[server.what] = rdb_utils.module_names(server.call('MODULE', 'LIST'))
+        except KvmigrateError as exc:
+            findings.add('modules', 'ok', 'not checked: MODULE LIST on %s %s failed (%s)' % (
+                server.what, server.endpoint, exc.msg.rstrip('.')))
+            return
+    missing = [name for name in names['source'] if name not in names['target']]
+    if missing:
+        findings.add('modules', 'blocker', (
+            'source %s loads module%s %s, which target %s does not: the RDB of a full sync carries their data and the '
+            'target cannot load it; load the same module%s on the target (loadmodule, with a version that reads the '
+            "source's data)" % (source.endpoint, 's' if len(missing) > 1 else '', ', '.join(missing), target.endpoint,
+                                's' if len(missing) > 1 else '')))
+    else:
+        findings.add('modules', 'ok', 'source modules: %s' % (', '.join(names['source']) or 'none'))
+
+
+def _functions_finding(source, target, findings):
+    try:
+        libraries = source.call('FUNCTION', 'LIST')
+    except KvmigrateError as exc:
+        findings.add('functions', 'ok', 'no functions on the source' if 'unknown command' in exc.msg.lower()
+                     else 'not checked: FUNCTION LIST on source %s failed (%s)' % (source.endpoint, exc.msg.rstrip('.')))
+        return
+    if not libraries:
+        findings.add('functions', 'ok', 'no functions on the source')
+        return
+    try:
+        target.call('FUNCTION', 'LIST')
+    except KvmigrateError as exc:
+        if 'unknown command' not in exc.msg.lower():
+            findings.add('functions', 'ok', 'not checked: FUNCTION LIST on target %s failed (%s)' % (
+                target.endpoint, exc.msg.rstrip('.')))
+            return
+        findings.add('functions', 'blocker', (
+            'source %s holds %d function librar%s, which the RDB of a full sync carries, but target %s (%s %s) has no '
+            'functions (Redis 7.0+): use a target of Redis 7.0 or later, or move the libraries elsewhere and FUNCTION '
+            'DELETE them on the source' % (source.endpoint, len(libraries), 'ies' if len(libraries) > 1 else 'y',
+                                           target.endpoint, target.flavor, target.version)))
+        return
+    findings.add('functions', 'ok', 'source holds %d function libraries and the target has functions' % len(libraries))
+
+
+def _databases_finding(source_fields, target, target_fields, findings):
+    source_databases = info_utils.keyspace(source_fields)['databases']
+    cluster = str(target_fields.get('cluster_enabled')) == '1'
+    count, reason = _config(target, 'databases')
+    count = int(count) if count is not None and str(count).isdigit() else None
+    beyond = rdb_utils.databases_beyond(source_databases, count, cluster)
+    if beyond:
+        findings.add('databases', 'blocker', (
+            'source keys in %s cannot land on target %s, which %s: a replica fails to load such an RDB; %s' % (
+                ', '.join(beyond), target.endpoint,
+                'runs in cluster mode (db0 only)' if cluster else 'has %d databases (db0 to db%d)' % (count, count - 1),
+                'move those keys to db0 first' if cluster else 'raise databases on the target (a restart setting) to '
+                'at least %d' % (max(rdb_utils.database_number(name) for name in beyond) + 1))))
+    elif count is None and not cluster:
+        findings.add('databases', 'ok', 'not checked: %s' % (reason or 'the target does not report databases'))
+    else:
+        findings.add('databases', 'ok', 'source uses %s; the target has %s' % (
+            ', '.join(source_databases) or 'no database', 'db0 only (cluster mode)' if cluster else '%d databases' % count))
+
+
+def _hash_field_ttl_finding(source, source_fields, target, decision, target_measure, findings):
+    ttls = rdb_utils.hash_field_ttls(info_utils.keyspace(source_fields)['databases'])
+    if not ttls:
+        findings.add('hash_field_expiration', 'ok', 'no hash fields with TTLs on the source')
+        return
+    loads, how = rdb_utils.loads_hash_field_ttls(target.flavor, target.version, decision, target_measure)
+    where = ', '.join('%s (%d keys)' % item for item in sorted(ttls.items()))
+    if loads:
+        findings.add('hash_field_expiration', 'ok', 'source hash fields with TTLs in %s; target loads them (%s)' % (where, how))
+        return
+    findings.add('hash_field_expiration', 'blocker' if loads is False else 'warning', (
+        'source %s has hash fields with TTLs (Redis 7.4+, RDB %d) in %s, which target %s (%s %s) %s (%s): use a target '
+        'that loads RDB %d, or remove the field TTLs (HPERSIST) first' % (
+            source.endpoint, rdb_utils.HASH_FIELD_TTL_RDB_VERSION, where, target.endpoint, target.flavor, target.version,
+            'cannot load' if loads is False else 'may not load', how, rdb_utils.HASH_FIELD_TTL_RDB_VERSION)))
+
+
+def _tls_finding(params, source, target, findings):
+    if flavors.FLAVOR_DRAGONFLY in (source.flavor, target.flavor):
+        findings.add('tls_replication', 'ok', 'not checked: Dragonfly sets TLS replication by its own flags')
+        return
+    values = {}
+    for server, name in ((target, 'tls-replication'), (target, 'tls-cert-file'), (target, 'tls-client-cert-file'),
+                         (source, 'tls-auth-clients'), (source, 'port')):
+        values[name], reason = _config(server, name)
+        if reason:
+            findings.add('tls_replication', 'ok', 'not checked: %s' % reason)
+            return
+    tls_replication = None if values['tls-replication'] is None else values['tls-replication'].lower() == 'yes'
+    plain_port = values['port'] if values['port'] not in (None, '', '0') and params['tls'] else None
+    problem = plan_utils.tls_link_problem(bool(params['tls']), tls_replication, values['tls-auth-clients'],
+                                          bool(values['tls-client-cert-file'] or values['tls-cert-file']), plain_port)
+    if problem:
+        findings.add('tls_replication', 'blocker', 'target %s cannot replicate from source %s: %s' % (
+            target.endpoint, source.endpoint, problem))
+    else:
+        findings.add('tls_replication', 'ok', 'the link speaks %s, as the source port does' % (
+            'TLS' if params['tls'] else 'plain text'))
+
+
+def _output_buffer_finding(params, source, used_memory, rate, rate_kind, findings):
+    if not rate:
+        findings.add('output_buffer', 'ok', 'not checked: the write rate was %s' % (
+            'not measured' if rate is None else '0 bytes/s'))
+        return
+    value, reason = _config(source, 'client-output-buffer-limit')
+    limit = plan_utils.replica_output_buffer_limit(value)
+    if limit is None:
+        findings.add('output_buffer', 'ok', 'not checked: %s' % (
+            reason or 'the source reports no replica client-output-buffer-limit'))
+        return
+    sync = plan_utils.full_sync_buffer(limit, rate, used_memory or 0, params['transfer_rate'])
+    figures = ('%.0f bytes/s of writes%s over about %.1f s of snapshot and transfer (%d bytes of used_memory at '
+               'transfer_rate %.0f bytes/s) add about %d bytes to the replica\'s output buffer, against '
+               'client-output-buffer-limit %s' % (
+                   rate, ' (input bytes, which overstate it)' if rate_kind == 'input' else '', sync['seconds'],
+                   used_memory or 0, params['transfer_rate'], sync['peak_bytes'], limit['text']))
+    fix = 'raise it on the source for the migration (%s) and restore it after' % plan_utils.BUFFER_FIX
+    if sync['dropped_by']:
+        findings.add('output_buffer', 'blocker' if rate_kind == 'offset' else 'warning', (
+            'source %s would drop the replica during the full sync and restart it again and again: %s (%s limit '
+            'exceeded); %s' % (source.endpoint, figures, sync['dropped_by'], fix)))
+    elif sync['share'] >= plan_utils.OUTPUT_BUFFER_MARGIN:
+        findings.add('output_buffer', 'warning', 'source %s comes close to dropping the replica during the full sync: '
+                     '%s (%.0f%% of it); %s' % (source.endpoint, figures, 100 * sync['share'], fix))
+    else:
+        findings.add('output_buffer', 'ok', figures)
+
+
+def _diskless_finding(source, findings):
+    diskless, reason = _config(source, 'repl-diskless-sync')
+    delay, delay_reason = _config(source, 'repl-diskless-sync-delay')
+    if reason or delay_reason:
+        findings.add('diskless_sync', 'ok', 'not checked: %s' % (reason or delay_reason))
+        return
+    seconds = int(delay) if str(delay or '').isdigit() else 0
+    if str(diskless).lower() == 'yes' and seconds > plan_utils.DISKLESS_DELAY_DEFAULT_SECONDS:
+        findings.add('diskless_sync', 'warning', (
+            'source %s has repl-diskless-sync yes with repl-diskless-sync-delay %d s: every full sync, and every restart '
+            'of one, waits %d s before it sends anything; lower it for the migration (CONFIG SET repl-diskless-sync-delay '
+            '%d)' % (source.endpoint, seconds, seconds, plan_utils.DISKLESS_DELAY_DEFAULT_SECONDS)))
+    else:
+        findings.add('diskless_sync', 'ok', 'repl-diskless-sync %s, delay %d s' % (diskless, seconds))
+
+
+def _persist_finding(target, findings):
+    ok, reason = flavors.persist_support(target.flavor, target.version)
+    if not ok:
+        findings.add('persist', 'warning', 'target %s: %s' % (target.endpoint, reason))
+
+
+def run(params, check_mode=False):
     validate_connection_params(params)
     validate_port(params['primary_port'], 'primary_port', params)
     findings = _Findings()
     result = dict(changed=False, already_replicating=False, promoted=False, swapped=False, cut_over=False, source={},
-                  target={})
+                  target={}, rdb={})
     if same_endpoint(params['primary_host'], params['primary_port'], params['login_host'], params['login_port']):
         findings.add('pair', 'blocker', 'target %s and source are the same server: fix %s/%s.' % (
             endpoint(params['login_host'], params['login_port']), option_label(params, 'primary_host'),
@@ -382,7 +635,7 @@ def run(params):
         source_fields, source_status = _read(source)
         source_keys, target_keys = source.key_count(), target.key_count()
         source_memory, target_memory = info_utils.memory(source_fields), info_utils.memory(target_fields)
-        rate = _write_rate(source, params['rate_sample_seconds'])
+        rate, rate_kind = _write_rate(source, params['rate_sample_seconds'])
         result['source'] = dict(flavor=source.flavor, version=source.version, role=source_status.get('role'),
                                 dbsize=source_keys, used_memory=source_memory.get('used_memory'), write_rate=rate)
         result['target'] = dict(flavor=target.flavor, version=target.version, role=target_status.get('role'),
@@ -394,12 +647,20 @@ def run(params):
                       swapped=replication.swapped, cut_over=replication.cut_over)
 
         _pair_finding(replication, params, findings)
-        ok, reason = info_utils.replication_compatibility(source.flavor, source.version, target.flavor, target.version)
-        findings.add('rdb_compatibility', 'ok' if ok else 'blocker',
-                     '%s %s -> %s %s can replicate' % (source.flavor, source.version, target.flavor, target.version)
-                     if ok else reason)
-        if target.flavor == 'dragonfly':
+        _cluster_mode_finding(target_fields, source_fields, target, source, findings)
+        decision, target_measure = _rdb_finding(params, check_mode, replication, source, target, source_fields,
+                                                target_fields, target_status, target_keys, findings)
+        result['rdb'] = dict((key, decision[key]) for key in ('rdb_version', 'rdb_version_how', 'target_loads',
+                                                               'target_loads_how'))
+        if target.flavor == flavors.FLAVOR_DRAGONFLY:
             _dragonfly_blockers(source, source_fields, findings)
+            _persist_finding(target, findings)
+        elif source.flavor != flavors.FLAVOR_DRAGONFLY:
+            _source_modules_finding(source, target, findings)
+            _functions_finding(source, target, findings)
+            _hash_field_ttl_finding(source, source_fields, target, decision, target_measure, findings)
+        _databases_finding(source_fields, target, target_fields, findings)
+        _tls_finding(params, source, target, findings)
         _target_empty_finding(replication, target_status, params, findings)
         _source_role_finding(replication, params, findings)
 
@@ -431,6 +692,9 @@ def run(params):
         else:
             findings.add('repl_backlog', 'ok', 'repl-backlog-size %s bytes, write rate %s bytes/s' % (
                 backlog, '%.0f' % rate if rate is not None else 'not measured'))
+        if source.flavor != flavors.FLAVOR_DRAGONFLY:
+            _output_buffer_finding(params, source, source_memory.get('used_memory'), rate, rate_kind, findings)
+            _diskless_finding(source, findings)
     finally:
         for server in servers.values():
             server.close()
@@ -454,11 +718,12 @@ def main(module_class=AnsibleModule):
         min_backlog_seconds=dict(type='float', default=60.0),
         max_hops=dict(type='int', default=5),
         promote=dict(type='bool', default=False),
+        transfer_rate=dict(type='float', default=50000000.0),
     )
     module = module_class(argument_spec=argument_spec, supports_check_mode=True)
     require_redis(module)
     try:
-        result = run(module.params)
+        result = run(module.params, check_mode=module.check_mode)
     except KvmigrateError as exc:
         module.fail_json(msg=exc.msg, **exc.details)
     module.exit_json(**result)

@@ -22,7 +22,12 @@ def test_clean_pair_has_no_blockers_and_reports_both_ends(redis_bin, start_serve
     assert result['blockers'] == 0 and result['warning_count'] == 0
     assert result['source']['dbsize'] == 300 and result['target']['dbsize'] == 0
     assert {'source_reachable', 'target_reachable', 'rdb_compatibility', 'target_empty', 'target_memory',
-            'replication_loop', 'repl_backlog'} <= set(findings)
+            'replication_loop', 'repl_backlog', 'cluster_mode', 'modules', 'functions', 'hash_field_expiration',
+            'databases', 'tls_replication', 'output_buffer', 'diskless_sync'} <= set(findings)
+    # both ends measured: the source by the DUMP of one of its keys, the empty target by the RESTORE probe
+    assert result['rdb']['rdb_version_how'].startswith('measured') and result['rdb']['target_loads'] is True
+    assert result['rdb']['target_loads_how'].startswith('measured: RESTORE of an RDB')
+    assert target.client().dbsize() == 0
     assert result['changed'] is False and target.client().info('replication')['role'] == 'master'
 
 
