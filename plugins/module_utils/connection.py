@@ -12,6 +12,7 @@ nowhere else.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import binascii
 import math
 import os
 import socket
@@ -517,25 +518,37 @@ def _client_list(reply):
     return clients
 
 
+def _claim_name(module_name):
+    # The random part makes the name this connection's alone, so CLIENT LIST finds it again without CLIENT ID, which
+    # Dragonfly before v1.23 does not know.
+    return '%s%s:%d:%s' % (OPERATION_PREFIX, module_name, os.getpid(), binascii.hexlify(os.urandom(8)).decode('ascii'))
+
+
+def _other_operations(client_list_reply, own_name):
+    """The clients of a CLIENT LIST reply that are kvmigrate operations other than the one named ``own_name``."""
+    return [c for c in _client_list(client_list_reply)
+            if c.get('name', '').startswith(OPERATION_PREFIX) and c['name'] != own_name]
+
+
 def claim_operation(server, module_name):
     """Mark this connection as a state-changing kvmigrate operation on ``server`` and refuse when another one runs.
 
-    The connection is named ``kvmigrate-op:<module>:<pid>`` (CLIENT SETNAME) before CLIENT LIST is read, by every
-    operation. Of two that overlap, the later one always sees the earlier one, so at most one goes on (both may
+    The connection is named ``kvmigrate-op:<module>:<pid>:<random>`` (CLIENT SETNAME) before CLIENT LIST is read, by
+    every operation. Of two that overlap, the later one always sees the earlier one, so at most one goes on (both may
     refuse when they start at the same instant; a retry then succeeds). The name goes away with the connection, so a
     dead module leaves no stale claim. Raises KvmigrateError naming the other operation; call it before any change.
     """
-    server.call('CLIENT', 'SETNAME', '%s%s:%d' % (OPERATION_PREFIX, module_name, os.getpid()))
-    own_id = str(server.call('CLIENT', 'ID'))
-    others = [c for c in _client_list(server.call('CLIENT', 'LIST'))
-              if c.get('name', '').startswith(OPERATION_PREFIX) and c['id'] != own_id]
+    own_name = _claim_name(module_name)
+    server.call('CLIENT', 'SETNAME', own_name)
+    clients = server.call('CLIENT', 'LIST')
+    others = _other_operations(clients, own_name)
     if others:
         other = others[0]
         parts = other['name'][len(OPERATION_PREFIX):].split(':')
         raise KvmigrateError(
             "%s %s is being changed by another kvmigrate operation (%s, pid %s, connected from %s for %s s): "
             "nothing was changed. Wait for it to finish, or stop it, and retry." % (
-                server.what, server.endpoint, parts[0], parts[-1] if len(parts) > 1 else '?',
+                server.what, server.endpoint, parts[0], parts[1] if len(parts) > 1 else '?',
                 other.get('addr', '?').rsplit(':', 1)[0], other.get('age', '?')),
             cause='in_flight', other_operation=other['name'])
 

@@ -46,6 +46,7 @@ __metaclass__ = type
 
 import time
 
+from ansible_collections.kvmigrate.replication.plugins.module_utils import flavors
 from ansible_collections.kvmigrate.replication.plugins.module_utils import info as info_utils
 from ansible_collections.kvmigrate.replication.plugins.module_utils import probe as probe_utils
 from ansible_collections.kvmigrate.replication.plugins.module_utils.connection import (
@@ -54,6 +55,7 @@ from ansible_collections.kvmigrate.replication.plugins.module_utils.cutover_poli
     COMMAND_SHARE, FENCE_AUTO, FENCE_MIN_REPLICAS, FENCE_MODES, FENCE_REPLICAOF, FENCE_SHUTDOWN, METHOD_AUTO,
     METHOD_FAILOVER, METHOD_PAUSE, METHOD_TAKEOVER, METHODS, MIN_FENCE_TIMEOUT_MS, MIN_REPLICAS_CONFIGS, POLL_SLEEP,
     PROMOTION_DEADLINE_SHARE, RECORD_KEY, RECORD_TTL_MS, SOURCE_OPTIONS, WAIT_SHARE, CutoverError, budget, caught_up,
+    check_catch_up_budget,
     choose_fence, choose_method, cutover_argument_spec, decode_record, encode_record, fenced_by_min_replicas,
     guard_values, min_replicas_fence, promotion_lost_nothing, role_view, validate_cutover_params)
 
@@ -64,6 +66,12 @@ __all__ = ['COMMAND_SHARE', 'FENCE_AUTO', 'FENCE_MIN_REPLICAS', 'FENCE_MODES', '
            'choose_fence', 'choose_method', 'cutover_argument_spec', 'fenced_by_min_replicas', 'min_replicas_fence',
            'role_view', 'validate_cutover_params']
 
+# REPLTAKEOVER <t> can legitimately take up to 2t + 10 s before it answers.
+TAKEOVER_TIMEOUT_FACTOR = 2
+TAKEOVER_TIMEOUT_MARGIN = 10
+SHUTDOWN_FENCE_NOTE = ("The old primary %s was fenced by SHUTDOWN NOSAVE, which is not a durable fence: a supervisor "
+                       "(systemd, Kubernetes, a container restart policy) that restarts it brings it back as a writable "
+                       "primary with its last snapshot. Disable its restart, or remove it from clients' configuration.")
 RECOVERY_COMPLETED = 'completed'
 RECOVERY_REVERTED = 'reverted'
 
@@ -121,9 +129,9 @@ class Cutover(object):
             shown = 'CONFIG SET %s ********' % command[2]
         self.commands.append('%s: %s' % (end, shown))
 
-    def _send(self, server, end, *command):
+    def _send(self, server, end, *command, **kwargs):
         self._log(end, *command)
-        return server.call(*command)
+        return server.call(*command, **kwargs)
 
     def _where(self):
         return 'target %s, source %s' % (self.target.endpoint, endpoint(self.source_host, self.source_port))
@@ -208,6 +216,8 @@ class Cutover(object):
                                     params['cutover_method'])
         self.fence = choose_fence(self.method, self.source.flavor, self.source.version, self.target.flavor,
                                   self.target.version, params['fence_mode'])
+        check_catch_up_budget(self.method, self.source.flavor, self.source.version, self.target.flavor,
+                              self.target.version, params['fence_timeout_ms'], self.target.endpoint)
         if self.record is not None:
             # The same task, run again after an interruption before the promotion: it completes the cutover, and
             # the source's min-replicas-* come from the record (the live values may be the guard's).
@@ -274,7 +284,7 @@ class Cutover(object):
             wanted = self.params.get(option)
             if not wanted:
                 continue
-            if config == 'masteruser' and not info_utils.capabilities(self.source.flavor, self.source.version)['masteruser']:
+            if config == 'masteruser' and not flavors.capabilities(self.source.flavor, self.source.version)['masteruser']:
                 continue
             try:
                 current = self.source.config_get(config) or ''
@@ -696,12 +706,50 @@ class Cutover(object):
         seconds = self._takeover_seconds()
         started = self.clock()
         try:
-            self._send(self.target, 'target', 'REPLTAKEOVER', seconds)
+            # Dragonfly may take the whole timeout to drain the old primary, then as long again plus a margin to
+            # promote (src/server/replica.cc, TakeOver): a shorter bound reports a takeover that succeeds as failed.
+            self._send(self.target, 'target', 'REPLTAKEOVER', seconds, timeout=TAKEOVER_TIMEOUT_FACTOR * seconds +
+                       TAKEOVER_TIMEOUT_MARGIN)
         except KvmigrateError as exc:
-            # Dragonfly answers "Takeover failed!" and the old primary resumes: nothing to undo here.
-            raise self._failure(exc)
+            raise self._takeover_failure(exc)
         pause_ms = round((self.clock() - started) * 1000.0, 3)
-        return dict(pause_ms=pause_ms, waited_ms=None)
+        self.warn(SHUTDOWN_FENCE_NOTE % endpoint(self.source_host, self.source_port))
+        return dict(pause_ms=pause_ms, waited_ms=None, fence_durable=False)
+
+    def _role_now(self, server):
+        """``primary``/``replica`` as the server says now, or None when it does not answer."""
+        try:
+            dummy, dummy, status = server.status()
+        except KvmigrateError:
+            return None
+        return status.get('role')
+
+    def _takeover_failure(self, exc):
+        """What a failed or unanswered REPLTAKEOVER left, read again from both ends: a reply lost to a client timeout
+        says nothing about what the servers did."""
+        target_role, source_role = self._role_now(self.target), self._role_now(self.source)
+        source = endpoint(self.source_host, self.source_port)
+        undone = False
+        if target_role == info_utils.ROLE_REPLICA and source_role == info_utils.ROLE_PRIMARY:
+            undone = True
+            outcome = ("Nothing changed: source %s is still the writable primary and the target its replica (Dragonfly "
+                       "started the target's journal for the takeover even so; it is harmless). Fix the cause and run the "
+                       "task again." % source)
+        elif target_role == info_utils.ROLE_PRIMARY and source_role is None:
+            outcome = ("Yet the takeover happened: the target is now the primary and source %s no longer answers; "
+                       "point clients at the target, and keep the source stopped (SHUTDOWN NOSAVE is no durable fence)."
+                       % source)
+        elif target_role == info_utils.ROLE_PRIMARY:
+            outcome = ("Both ends may take writes now (target primary, source %s %s): stop the source at once, then "
+                       "check which writes each took." % (source, source_role))
+        else:
+            outcome = ("The outcome is unknown (target %s, source %s %s): check both ends before anything else." % (
+                target_role or 'not answering', source, source_role or 'not answering'))
+        return CutoverError(
+            "Cutover of %s failed: REPLTAKEOVER: %s %s" % (self._where(), exc.msg.rstrip('.') + '.', outcome),
+            cutover=dict(method=self.method, fence=self.fence, source=source, source_offset=None, target_offset=None,
+                         target_offset_source=None, undone=undone, undo=[], commands=list(self.commands),
+                         recovery=self.recovery, target_role_after=target_role, source_role_after=source_role))
 
     # -- re-run after an interruption -----------------------------------------------------------------------------------
     def _finish_interrupted(self):

@@ -11,6 +11,7 @@ __metaclass__ = type
 
 import json
 
+from ansible_collections.kvmigrate.replication.plugins.module_utils import flavors
 from ansible_collections.kvmigrate.replication.plugins.module_utils import info as info_utils
 from ansible_collections.kvmigrate.replication.plugins.module_utils.connection import KvmigrateError, validate_port
 
@@ -112,8 +113,8 @@ def choose_method(source_flavor, source_version, target_flavor, target_version, 
     replication offset to wait for), ``pause`` for a Redis-family source.
     Raises CutoverError with a sentence when the pair cannot do what was asked.
     """
-    source_caps = info_utils.capabilities(source_flavor, source_version)
-    target_caps = info_utils.capabilities(target_flavor, target_version)
+    source_caps = flavors.capabilities(source_flavor, source_version)
+    target_caps = flavors.capabilities(target_flavor, target_version)
     source, target = _name(source_flavor, source_version), _name(target_flavor, target_version)
     both_dragonfly = source_caps['repltakeover'] and target_caps['repltakeover']
     requested = requested or METHOD_AUTO
@@ -153,9 +154,9 @@ def choose_fence(method, source_flavor, source_version, target_flavor, target_ve
             raise CutoverError("fence_mode=%s does not apply to cutover_method=takeover: the old Dragonfly primary shuts "
                                "itself down. Leave fence_mode at auto." % requested)
         return FENCE_SHUTDOWN
-    target_psync = info_utils.capabilities(target_flavor, target_version)['psync']
+    target_psync = flavors.capabilities(target_flavor, target_version)['psync']
     # Can the source become the target's replica? (The reverse of the migration's direction.)
-    back_ok, back_reason = info_utils.replication_compatibility(
+    back_ok, back_reason = flavors.replication_compatibility(
         source_flavor=target_flavor, source_version=target_version, target_flavor=source_flavor, target_version=source_version)
     if method == METHOD_FAILOVER:
         if requested == FENCE_MIN_REPLICAS:
@@ -178,6 +179,29 @@ def choose_fence(method, source_flavor, source_version, target_flavor, target_ve
     if target_psync and back_ok:
         return FENCE_REPLICAOF
     return FENCE_MIN_REPLICAS
+
+
+def check_catch_up_budget(method, source_flavor, source_version, target_flavor, target_version, fence_timeout_ms,
+                          target_endpoint):
+    """Refuse a pause whose catch-up wait is shorter than the target needs to show that it caught up.
+
+    A Dragonfly target before v1.39 under a Redis-family source is seen only through the source's ``slaveN offset=``,
+    which it refreshes through REPLCONF ACK once a second and not on GETACK: a shorter wait times out however fast
+    the target applies, after holding every client's writes for nothing."""
+    if method != METHOD_PAUSE:
+        return
+    floor_ms = flavors.pause_catch_up_floor_ms(source_flavor, source_version, target_flavor, target_version)
+    wait_ms = fence_timeout_ms * WAIT_SHARE
+    if wait_ms >= floor_ms:
+        return
+    needed = int(-(-floor_ms // WAIT_SHARE))
+    raise CutoverError(
+        "Target %s runs %s, which acknowledges its replication offset to the source only every %d ms (REPLCONF ACK; it "
+        "ignores GETACK), so the catch-up wait of %d ms that fence_timeout_ms=%s allows cannot see the last write "
+        "arrive: nothing was changed. Set fence_timeout_ms to at least %d, or upgrade the target to Dragonfly v1.39+, "
+        "which reports its own offset." % (
+            target_endpoint, _name(target_flavor, target_version), flavors.DRAGONFLY_ACK_INTERVAL_MS, int(wait_ms),
+            fence_timeout_ms, needed))
 
 
 def caught_up(source_offset, target_offset):

@@ -9,6 +9,7 @@ __metaclass__ = type
 
 import time
 
+from ansible_collections.kvmigrate.replication.plugins.module_utils import flavors
 from ansible_collections.kvmigrate.replication.plugins.module_utils import info as info_utils
 from ansible_collections.kvmigrate.replication.plugins.module_utils.connection import (
     KvmigrateError, connect, endpoint, option_label, resolve, same_endpoint, validate_port)
@@ -49,6 +50,14 @@ DIAGNOSE_EVERY = 1.0
 LINK_COMMANDS = frozenset(('ping', 'auth', 'replconf', 'psync', 'sync'))
 # A refused link retries at least once a second (replicationCron), so the ACL LOG entry it leaves is at most this old.
 ACL_LOG_FRESH_SECONDS = 5.0
+
+
+# Full syncs of one target that may begin and be abandoned before the wait gives up: a source whose replica output
+# buffer limit the snapshot overruns, or a Dragonfly that cannot load the RDB, retries for ever with the link down
+# only about a second each time, so link_down_timeout never fires.
+FULL_SYNC_RESTARTS_MAX = 3
+# Dragonfly ROLE states of a replica that has not reached its full sync (src/server/server_family.cc, ROLE).
+_DRAGONFLY_BEFORE_FULL_SYNC = ('preparation', 'connecting')
 
 
 class _FinalError(KvmigrateError):
@@ -109,6 +118,99 @@ def follows_primary(status, source_status, given_host, given_port, listed_by_sou
     return source_replid == target_replid
 
 
+def replica_buffer_limit(config_value):
+    """(hard bytes, soft bytes, soft seconds) of the replica class in a ``CONFIG GET client-output-buffer-limit``
+    value (Redis prints the class as ``slave``; ``replica`` is accepted too), or None when it is not there."""
+    words = str(config_value or '').split()
+    for index, word in enumerate(words[:-3]):
+        if word.lower() in ('slave', 'replica'):
+            try:
+                return tuple(int(number) for number in words[index + 1:index + 4])
+            except ValueError:
+                return None
+    return None
+
+
+class FullSyncRestarts(object):
+    """Counts the full syncs of one target that began and were abandoned before finishing.
+
+    A sync counts as begun once the source lists the target as a replica (``wait_bgsave``, ``send_bulk``), the target
+    has received snapshot bytes (Redis family), or ROLE says ``full_sync`` (Dragonfly). It counts as abandoned when,
+    before the target is synced, the target stops syncing, its received bytes start again from fewer, Dragonfly's ROLE
+    falls back to ``preparation``/``connecting``, the source stops listing the target, or the source's ``sync_full``
+    rises while it lists the target as waiting for a new snapshot after the transfer had begun. The source's counter
+    alone would also count other replicas' syncs, so it is read only with this target's own state."""
+
+    def __init__(self):
+        self.count = 0
+        self.first_sync_full = None
+        self.last_sync_full = None
+        self._attempt = None  # None, or 'waiting' / 'transfer': how far the current sync got
+        self._read_bytes = None
+        self._sync_full_at_attempt = None
+        self._listed = False
+        self._entry = None
+
+    def observe(self, status, source_entry=None, source_sync_full=None, source_read=True):
+        """Feed one poll: the target's status, the source's ``replicas`` entry of the target (None when the source
+        does not list it), the source's ``sync_full`` (None when unknown) and whether the source answered this poll
+        at all (if not, its listing says nothing). Returns the count."""
+        if not source_read:
+            source_entry = self._entry if self._listed else None
+        if source_sync_full is not None:
+            if self.first_sync_full is None:
+                self.first_sync_full = source_sync_full
+            self.last_sync_full = source_sync_full
+        if status.get('synced'):
+            self.count = 0
+            self._attempt = None
+        else:
+            if self._attempt and self._abandoned(status, source_entry, source_sync_full):
+                self.count += 1
+                self._attempt = None
+            progress = self._progress(status, source_entry)
+            if progress and (self._attempt is None or progress == 'transfer'):
+                if self._attempt is None:
+                    self._sync_full_at_attempt = source_sync_full
+                self._attempt = progress
+        self._read_bytes = status.get('sync_read_bytes') if status.get('sync_in_progress') else None
+        self._listed = source_entry is not None
+        self._entry = source_entry
+        return self.count
+
+    @staticmethod
+    def _progress(status, source_entry):
+        """'transfer' once the snapshot flows, 'waiting' while the source prepares it, else None."""
+        if status.get('flavor') == info_utils.FLAVOR_DRAGONFLY and status.get('role_state'):
+            if status['role_state'] == 'full_sync':
+                return 'transfer'
+        elif status.get('sync_in_progress') and status.get('sync_read_bytes'):
+            return 'transfer'
+        state = (source_entry or {}).get('state')
+        if state == 'send_bulk':
+            return 'transfer'
+        if state == 'wait_bgsave':
+            return 'waiting'
+        return None
+
+    def _abandoned(self, status, source_entry, source_sync_full):
+        role_state = status.get('role_state')
+        if status.get('flavor') == info_utils.FLAVOR_DRAGONFLY and role_state:
+            if role_state in _DRAGONFLY_BEFORE_FULL_SYNC:
+                return True
+        elif not status.get('sync_in_progress'):
+            return True
+        else:
+            read = status.get('sync_read_bytes')
+            if read is not None and self._read_bytes is not None and read < self._read_bytes:
+                return True
+        if self._listed and source_entry is None:
+            return True
+        source_rose = source_sync_full is not None and self._sync_full_at_attempt is not None \
+            and source_sync_full > self._sync_full_at_attempt
+        return self._attempt == 'transfer' and source_rose and (source_entry or {}).get('state') == 'wait_bgsave'
+
+
 class SyncWaiter(object):
     """Polls a target (and its source) until it is a synced replica whose lag is
     within bounds for ``stable_for`` seconds, or fails with the reason."""
@@ -137,6 +239,7 @@ class SyncWaiter(object):
         self._addresses_after_sync = False
         self._follows = None
         self._diagnosed_at = None
+        self.restarts = FullSyncRestarts()
 
     # -- set-up -------------------------------------------------------------------------------------------------------
     def _link_credentials(self):
@@ -173,7 +276,7 @@ class SyncWaiter(object):
         self._source_read_bound = max(self.source.read_timeout, self.params.get('connect_timeout') or 5.0)
         self._bound_reads()
         self.source.identify()
-        ok, reason = info_utils.replication_compatibility(self.source.flavor, self.source.version,
+        ok, reason = flavors.replication_compatibility(self.source.flavor, self.source.version,
                                                           self.target.flavor, self.target.version)
         if not ok:
             raise _FinalError("Target %s cannot replicate from source %s: %s. Migrate through a version both can "
@@ -404,6 +507,7 @@ class SyncWaiter(object):
             self._check_follows(status, source_status)
             alive = link_alive(status, self._listed_by_source(source_status))
             self._note_progress(status, elapsed, alive)
+            self._count_restarts(status, source_status, elapsed)
             lag, unmet = self._evaluate(source_status, status)
             self._keep_lag_sample(elapsed, lag['lag_bytes'])
 
@@ -440,6 +544,63 @@ class SyncWaiter(object):
                     synced=False, replication=status, sync_progress=self.progress, lag_bytes=lag['lag_bytes'],
                     lag_seconds=lag['lag_seconds'], elapsed=round(elapsed, 3))
             self.sleep(min(params['poll_interval'], max(0.0, params['timeout'] - elapsed)))
+
+    # -- a full sync that keeps starting over -------------------------------------------------------------------------
+    def _source_sync_full(self, status):
+        """The source's INFO stats ``sync_full`` while the target is not synced (Redis family only), else None."""
+        if self.source is None or status.get('synced') or self.source.flavor == info_utils.FLAVOR_DRAGONFLY:
+            return None
+        try:
+            value = info_utils.parse_info(self.source.info_text('stats')).get('sync_full')
+        except KvmigrateError:
+            return None
+        return int(value) if value and value.isdigit() else None
+
+    def _count_restarts(self, status, source_status, elapsed):
+        entry = None
+        if source_status is not None:
+            entry = info_utils.replica_entry(source_status, self._addresses_of_target(), self.target.port)
+        count = self.restarts.observe(status, entry, self._source_sync_full(status), source_read=source_status is not None)
+        if count >= FULL_SYNC_RESTARTS_MAX:
+            self._raise_restarting(status, elapsed)
+
+    def _restart_cause(self):
+        """(cause, fix) of a full sync that keeps restarting, as far as the source's settings tell."""
+        limit = None
+        if self.source is not None and self.source.flavor != info_utils.FLAVOR_DRAGONFLY:
+            try:
+                configured = self.source.config_get('client-output-buffer-limit')
+            except KvmigrateError:
+                configured = None
+            limit = replica_buffer_limit(configured)
+        if limit and any(limit):
+            current = '%d %d %d' % limit
+            return ("the source's client-output-buffer-limit for replicas is \"replica %s\" (hard %d bytes, soft %d "
+                    "bytes for %d s), which the snapshot plus the writes made during it overrun, so the source drops the "
+                    "link each time" % ((current,) + limit),
+                    "lift it on the source for the migration with CONFIG SET client-output-buffer-limit \"replica 0 0 0\" "
+                    "and restore \"replica %s\" after the cutover" % current)
+        if self.target.flavor == info_utils.FLAVOR_DRAGONFLY:
+            return ("Dragonfly %s could not load the snapshot; likely causes are data types or modules Dragonfly lacks, "
+                    "or keys in a database above its --dbnum" % (self.target.version or ''),
+                    "run kvmigrate.replication.migration_check, whose Dragonfly checks name these, and read the target's "
+                    "log for the load error")
+        return ("neither the source's client-output-buffer-limit nor the target's flavor explains it",
+                "read both servers' logs for why the transfer ends (output buffer limits, repl-timeout, a failed fork "
+                "or RDB load)")
+
+    def _raise_restarting(self, status, elapsed):
+        source = endpoint(self.source_host, self.source_port)
+        counted = ''
+        if self.restarts.first_sync_full is not None and self.restarts.last_sync_full is not None:
+            counted = "; the source's sync_full rose from %d to %d" % (self.restarts.first_sync_full,
+                                                                       self.restarts.last_sync_full)
+        cause, fix = self._restart_cause()
+        raise KvmigrateError(
+            "Target %s: the full sync from %s started over %d times in the %.1f s of this wait without finishing%s: "
+            "%s; %s." % (self.target.endpoint, source, self.restarts.count, elapsed, counted, cause, fix),
+            synced=False, replication=status, sync_progress=self.progress, elapsed=round(elapsed, 3),
+            full_sync_restarts=self.restarts.count, cause='full_sync_restarts')
 
     def _raise_link_down(self, status, down_for, reason, elapsed):
         """One sentence: how long the link has been down, then the one cause and fix known, or what to check."""

@@ -654,3 +654,84 @@ def test_probe_reports_the_servers_refusal_with_its_code():
     primary.call('CLIENT', 'PAUSE', 1000, 'WRITE')
     held = probe.probe_write(primary)
     assert held['outcome'] == 'unknown' and held['refusal'] is None and 'source 127.0.0.1:6379' in held['error']
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Dragonfly (issue 14): the pause's catch-up wait, and what a failed REPLTAKEOVER left
+# --------------------------------------------------------------------------------------------------------------------
+
+def _redis_to_dragonfly(target_version):
+    world = World()
+    world.add('s', 6379)
+    target = world.add('t', 6380, flavor='dragonfly', version=target_version)
+    target.role, target.master_port = 'slave', 6379
+    world.replicate()
+    return world, world.sims[6379], target
+
+
+def test_pause_to_dragonfly_before_1_39_refuses_a_catch_up_wait_shorter_than_its_ack_interval():
+    world, source, target = _redis_to_dragonfly('1.38.2')
+    with pytest.raises(CutoverError) as raised:
+        _cutover(world, fence_timeout_ms=4000).run()
+    assert raised.value.msg == (
+        "Target 127.0.0.1:6380 runs dragonfly 1.38.2, which acknowledges its replication offset to the source only "
+        "every 1000 ms (REPLCONF ACK; it ignores GETACK), so the catch-up wait of 1600 ms that fence_timeout_ms=4000 "
+        "allows cannot see the last write arrive: nothing was changed. Set fence_timeout_ms to at least 5000, or "
+        "upgrade the target to Dragonfly v1.39+, which reports its own offset.")
+    assert not any(entry.startswith('CLIENT PAUSE') for entry in source.log)
+    assert target.role == 'slave'
+
+
+def test_pause_to_dragonfly_before_1_39_goes_on_with_a_wait_that_spans_two_ack_intervals():
+    world, source, target = _redis_to_dragonfly('1.38.2')
+    result = _cutover(world, fence_timeout_ms=5000).run()
+    assert result['cutover']['method'] == 'pause' and target.role == 'master'
+
+
+def test_pause_to_dragonfly_1_39_reads_its_own_offset_and_keeps_short_pauses():
+    world, source, target = _redis_to_dragonfly('1.39.0')
+    result = _cutover(world, fence_timeout_ms=1000).run()
+    assert result['cutover']['method'] == 'pause' and target.role == 'master'
+
+
+def test_takeover_gets_a_reply_bound_of_twice_its_seconds_plus_ten_and_warns_the_fence_is_not_durable():
+    world, source, target = _pair(flavor='dragonfly', version='1.40.1')
+    cut = _cutover(world, fence_timeout_ms=7000)
+    bounds = []
+    world.on(_command('REPLTAKEOVER'), lambda sim, args: bounds.append(cut.target.client.connection.socket_timeout))
+    result = cut.run()
+    assert result['cutover']['commands'] == ['target: REPLTAKEOVER 7']
+    assert bounds == [24.0]
+    assert result['cutover']['fence_durable'] is False
+    assert any('SHUTDOWN NOSAVE, which is not a durable fence' in warning and '127.0.0.1:6379' in warning
+               for warning in world.warnings)
+
+
+def test_takeover_whose_reply_was_lost_but_happened_is_not_reported_as_undone():
+    world, source, target = _pair(flavor='dragonfly', version='1.40.1')
+
+    def promoted_then_timeout(sim, args):
+        sim.execute(args)
+        raise redis.exceptions.TimeoutError('Timeout reading from socket')
+
+    world.on(_command('REPLTAKEOVER'), promoted_then_timeout)
+    with pytest.raises(CutoverError) as raised:
+        _cutover(world).run()
+    assert 'Yet the takeover happened: the target is now the primary' in raised.value.msg
+    assert 'Nothing changed' not in raised.value.msg
+    details = raised.value.details['cutover']
+    assert details['undone'] is False and details['target_role_after'] == 'primary'
+    assert details['source_role_after'] is None
+
+
+def test_refused_takeover_is_reported_as_nothing_changed_after_reading_both_ends():
+    world, source, target = _pair(flavor='dragonfly', version='1.40.1')
+    world.on(_command('REPLTAKEOVER'), _raises(redis.exceptions.ResponseError("Couldn't execute takeover: timed out")))
+    with pytest.raises(CutoverError) as raised:
+        _cutover(world).run()
+    assert 'Nothing changed: source 127.0.0.1:6379 is still the writable primary and the target its replica' \
+        in raised.value.msg
+    details = raised.value.details['cutover']
+    assert details['undone'] is True
+    assert (details['target_role_after'], details['source_role_after']) == ('replica', 'primary')
+    assert source.role == 'master' and not source.stopped and target.role == 'slave'

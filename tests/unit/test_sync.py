@@ -12,7 +12,7 @@ from ansible_collections.kvmigrate.replication.plugins.action.wait_for_sync impo
 from ansible_collections.kvmigrate.replication.plugins.module_utils import info
 from ansible_collections.kvmigrate.replication.plugins.module_utils.connection import KvmigrateError
 from ansible_collections.kvmigrate.replication.plugins.module_utils.sync import (
-    acl_denials, follows_primary, link_alive, validate_wait_params)
+    FullSyncRestarts, acl_denials, follows_primary, link_alive, replica_buffer_limit, validate_wait_params)
 
 
 def _status(lines):
@@ -143,3 +143,106 @@ def test_wait_rejects_a_nan_link_down_timeout():
     with pytest.raises(KvmigrateError) as raised:
         validate_wait_params(params)
     assert 'link_down_timeout=nan' in raised.value.msg
+
+
+# --------------------------------------------------------------------------
+# a full sync that keeps starting over
+# --------------------------------------------------------------------------
+
+def _redis_target(in_progress, read_bytes, link='down'):
+    return _status(['role:slave', 'master_host:127.0.0.1', 'master_port:6379', 'master_link_status:%s' % link,
+                    'master_sync_in_progress:%d' % in_progress, 'master_sync_total_bytes:0',
+                    'master_sync_read_bytes:%d' % read_bytes, 'master_link_down_since_seconds:-1'])
+
+
+def _dragonfly_target(role_state, version='1.25.2'):
+    text = '\r\n'.join(['# Server', 'redis_version:7.4.0', 'dragonfly_version:df-v%s' % version, '# Replication',
+                        'role:replica', 'master_host:127.0.0.1', 'master_port:6379', 'master_link_status:up',
+                        'master_sync_in_progress:%d' % (role_state == 'full_sync')]) + '\r\n'
+    return info.replication_status(text, ['replica', '127.0.0.1', '6379', role_state])
+
+
+def test_redis_transfer_that_drops_three_times_counts_three_restarts():
+    restarts = FullSyncRestarts()
+    for dummy in range(3):
+        restarts.observe(_redis_target(1, 0))
+        restarts.observe(_redis_target(1, 81892))
+        restarts.observe(_redis_target(0, 0))
+    assert restarts.count == 3
+
+
+def test_a_transfer_that_starts_again_between_two_polls_counts_by_its_bytes():
+    restarts = FullSyncRestarts()
+    for read in (90000, 400000, 20000, 300000, 10000):
+        restarts.observe(_redis_target(1, read))
+    assert restarts.count == 2
+
+
+def test_a_sync_that_finishes_resets_the_count():
+    restarts = FullSyncRestarts()
+    restarts.observe(_redis_target(1, 5000))
+    restarts.observe(_redis_target(0, 0))
+    assert restarts.count == 1
+    restarts.observe(SYNCED_REPLICA)
+    assert restarts.count == 0
+
+
+def test_a_refused_handshake_is_no_full_sync_and_never_counts():
+    restarts = FullSyncRestarts()
+    for dummy in range(10):
+        restarts.observe(REFUSED_HANDSHAKE)
+        restarts.observe(_redis_target(0, 0))
+    assert restarts.count == 0
+
+
+def test_source_dropping_a_target_that_waits_for_its_snapshot_counts_once_per_drop():
+    # Redis 6.2 with a disk snapshot: the buffer limit drops the replica during BGSAVE, before any byte reaches it.
+    waiting = dict(ip='127.0.0.1', port=39651, state='wait_bgsave', offset=0, lag=0)
+    restarts = FullSyncRestarts()
+    for sync_full in (5, 6, 7):
+        restarts.observe(_redis_target(1, 0), waiting, sync_full)
+        restarts.observe(_redis_target(1, 0), None, sync_full)
+    assert restarts.count == 3
+    assert (restarts.first_sync_full, restarts.last_sync_full) == (5, 7)
+
+
+def test_other_replicas_full_syncs_do_not_count_as_this_targets_restarts():
+    sending = dict(ip='127.0.0.1', port=39651, state='send_bulk', offset=0, lag=0)
+    restarts = FullSyncRestarts()
+    for read, sync_full in ((1000, 5), (5000, 6), (9000, 7), (20000, 9)):
+        restarts.observe(_redis_target(1, read), sending, sync_full)
+    assert restarts.count == 0
+
+
+def test_a_source_that_did_not_answer_says_nothing_about_the_listing():
+    waiting = dict(ip='127.0.0.1', port=39651, state='wait_bgsave', offset=0, lag=0)
+    restarts = FullSyncRestarts()
+    restarts.observe(_redis_target(1, 0), waiting, 5)
+    restarts.observe(_redis_target(1, 0), None, None, source_read=False)
+    assert restarts.count == 0
+
+
+def test_dragonfly_falling_back_from_full_sync_to_preparation_counts():
+    # src/server/server_family.cc (ROLE) at v1.25.2: connecting -> preparation -> full_sync, and back when the load fails.
+    restarts = FullSyncRestarts()
+    for state in ('connecting', 'preparation', 'full_sync', 'preparation', 'full_sync', 'connecting', 'preparation',
+                  'full_sync', 'full_sync', 'preparation'):
+        restarts.observe(_dragonfly_target(state))
+    assert restarts.count == 3
+
+
+def test_dragonfly_reaching_stable_sync_never_counts():
+    restarts = FullSyncRestarts()
+    for state in ('connecting', 'preparation', 'full_sync', 'stable_sync'):
+        restarts.observe(_dragonfly_target(state))
+    assert restarts.count == 0
+
+
+@pytest.mark.parametrize('value, expected', [
+    ('normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60', (268435456, 67108864, 60)),
+    ('normal 0 0 0 replica 262144 131072 2 pubsub 0 0 0', (262144, 131072, 2)),
+    ('normal 0 0 0 pubsub 0 0 0', None),
+    (None, None),
+])
+def test_replica_buffer_limit_reads_the_replica_class(value, expected):
+    assert replica_buffer_limit(value) == expected
