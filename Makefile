@@ -37,7 +37,7 @@ help:
 	@echo "make lint            ansible-lint, production profile (scripts/lint.sh)"
 	@echo "make changelog-lint  antsibull-changelog lint, and a release run on a throwaway copy (scripts/release-check.sh)"
 	@echo "make build           ansible-galaxy collection build + install + ansible-doc every module"
-	@echo "make docs            regenerate docs/modules, docs/roles, docs/reference.md (ansible-doc --json)"
+	@echo "make docs            regenerate the roles' shared argument_specs block, docs/modules, docs/roles, docs/reference.md"
 	@echo "make docs-check      fail when those generated docs are out of date"
 	@echo "make molecule        molecule test --all in extensions/ (if scenarios exist)"
 	@echo "make test            $(TEST_STEPS)"
@@ -95,9 +95,11 @@ build: venv
 	echo "build: OK $$tarball (ansible-doc rendered $$n module(s) from the installed tarball)"
 
 docs: venv tree
+	$(PY) scripts/sync-argument-specs.py
 	$(PY) scripts/gen-docs.py
 
 docs-check: venv tree
+	$(PY) scripts/sync-argument-specs.py --check
 	$(PY) scripts/gen-docs.py --check
 
 molecule: venv tree

@@ -52,9 +52,13 @@ as_root() {
 missing_pkgs=()
 command -v redis-server >/dev/null 2>&1 || missing_pkgs+=(redis-server)
 command -v ip >/dev/null 2>&1 || missing_pkgs+=(iproute2)
+# a real module (RediSearch 1.2, loads into 6.2 and 7.0) for migration_check's module-type finding
+[ -f /usr/lib/redis/modules/redisearch.so ] || missing_pkgs+=(redis-redisearch)
 command -v git >/dev/null 2>&1 || missing_pkgs+=(git)
 # ansible-test's "shellcheck" sanity test only warns (and checks nothing) without it
 command -v shellcheck >/dev/null 2>&1 || missing_pkgs+=(shellcheck)
+# headless browser that renders the migration report (tests/integration/test_report_browser.py)
+command -v chromium >/dev/null 2>&1 || missing_pkgs+=(chromium)
 
 port_6379_busy() {
     # true if something listens on 127.0.0.1:6379

@@ -13,6 +13,7 @@ import difflib
 
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.collections import is_sequence
+from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.kvmigrate.replication.plugins.module_utils.connection import endpoint
 
@@ -28,7 +29,11 @@ KNOWN_VARIABLES = frozenset((
     'kvmigrate_tls', 'kvmigrate_validate_certs', 'kvmigrate_ca_certs', 'kvmigrate_client_cert_file',
     'kvmigrate_client_key_file', 'kvmigrate_connect_timeout',
     # per pair behaviour
+    # the Sentinels that watch the pair (docs/sentinel.md)
+    'kvmigrate_sentinels', 'kvmigrate_sentinel_user', 'kvmigrate_sentinel_password', 'kvmigrate_sentinel_master_name',
     'kvmigrate_allow_flush', 'kvmigrate_promote', 'kvmigrate_max_lag_bytes', 'kvmigrate_max_lag_seconds',
+    # cluster migration (playbooks/migrate_cluster.yml): the old node a new node replaces
+    'kvmigrate_cluster_replaces',
     # where and how modules run, which hosts, where reports go
     'kvmigrate_delegate_to', 'kvmigrate_in_process', 'kvmigrate_progress', 'kvmigrate_progress_interval',
     'kvmigrate_hosts', 'kvmigrate_report_dir',
@@ -51,7 +56,15 @@ _SHARED_OPTIONS = (
     ('ca_certs', 'kvmigrate_ca_certs', None), ('client_cert_file', 'kvmigrate_client_cert_file', None),
     ('client_key_file', 'kvmigrate_client_key_file', None), ('connect_timeout', 'kvmigrate_connect_timeout', 5),
 )
-_PAIR_OPTION_LABELS = {'allow_flush': 'kvmigrate_allow_flush'}
+_PAIR_OPTION_LABELS = {'allow_flush': 'kvmigrate_allow_flush', 'max_concurrent_syncs': 'replicate_max_concurrent_syncs',
+                       'sync_slot_timeout': 'replicate_sync_timeout'}
+# How a module names the other end of the pair: ``primary`` (replicaof state=replica, wait_for_sync, migration_check)
+# or ``source`` (the fenced cutover of replicaof state=primary: the source's address as source_*, its login as
+# primary_*).
+_OTHER_END_OPTIONS = {
+    'primary': (('primary_host', 'host'), ('primary_port', 'port'), ('primary_user', 'user'), ('primary_password', 'password')),
+    'source': (('source_host', 'host'), ('source_port', 'port'), ('primary_user', 'user'), ('primary_password', 'password')),
+}
 _LISTED_HOSTS = 5
 
 
@@ -100,18 +113,21 @@ def _end(variables, end):
 
 
 def pair_endpoints(hostvars, hosts, end='target'):
-    """[{name, host, port, endpoint}] of one end (``target`` or ``source``) of each host's pair: the input of
-    endpoint_groups. ``endpoint`` is ``host:port`` as error messages write it."""
+    """[{name, host, port, endpoint, promote}] of one end (``target`` or ``source``) of each host's pair: the input of
+    endpoint_groups, sync_waves and promote_conflicts. ``endpoint`` is ``host:port`` as error messages write it;
+    ``promote`` is the host's ``kvmigrate_promote`` (true unless set)."""
     if end not in ('target', 'source'):
         raise AnsibleFilterError("pair_endpoints: end=%r is not an end of a pair: use target or source." % (end,))
     endpoints = []
     for name in hosts:
         found = _end(hostvars[name], end)
-        endpoints.append(dict(name=str(name), host=found['host'], port=found['port'], endpoint=endpoint(found['host'], found['port'])))
+        promote = hostvars[name].get('kvmigrate_promote')
+        endpoints.append(dict(name=str(name), host=found['host'], port=found['port'], endpoint=endpoint(found['host'], found['port']),
+                              promote=True if promote is None else boolean(promote, strict=False)))
     return endpoints
 
 
-def connection_options(variables, login='target', primary_target_of=None):
+def connection_options(variables, login='target', primary_target_of=None, other_end_as=None):
     """The connection options of the ``kvmigrate.replication.redis`` action group for one host of the inventory: log in
     to its ``login`` end (``target`` or ``source``), with the TLS and timeout options, and ``option_labels`` naming the
     inventory variable behind each option, so a module's error names what the user sets. Unset credentials and TLS
@@ -119,9 +135,17 @@ def connection_options(variables, login='target', primary_target_of=None):
 
     ``variables`` are the host's variables (``hostvars[inventory_hostname]``). ``primary_target_of`` names the host whose
     target is the primary instead of this host's other end (a sibling moving to the promoted target of its source):
-    the primary's options are then labelled with that host's variables."""
+    the primary's options are then labelled with that host's variables.
+
+    ``other_end_as`` (``primary`` or ``source``) adds the other end of the pair as the module options that name it
+    (``primary_*``, or ``source_host``/``source_port`` with ``primary_user``/``primary_password``), with the inventory
+    contract's defaults, so no task writes ``kvmigrate_source_port | default(6379)`` again. Only for tasks whose
+    modules of the action group all take those options."""
     if login not in ('target', 'source'):
         raise AnsibleFilterError("connection_options: login=%r is not an end of a pair: use target or source." % (login,))
+    if other_end_as is not None and other_end_as not in _OTHER_END_OPTIONS:
+        raise AnsibleFilterError("connection_options: other_end_as=%r is not a way to name the other end: use %s."
+                                 % (other_end_as, ' or '.join(sorted(_OTHER_END_OPTIONS))))
     other = 'source' if login == 'target' else 'target'
     end = _end(variables, login)
     if end['host'] is None:
@@ -145,6 +169,14 @@ def connection_options(variables, login='target', primary_target_of=None):
     if primary_target_of is not None:
         labels.update((option, 'kvmigrate_target_%s of %s' % (field, primary_target_of))
                       for which, option, field in _END_OPTIONS if option.startswith('primary_'))
+    if other_end_as is not None:
+        far = _end(variables, other)
+        if far['host'] is None:
+            raise AnsibleFilterError("Inventory host %s has no kvmigrate_%s_host: set it to the %s's address "
+                                     "(docs/inventory.md)." % (variables.get('inventory_hostname'), other, other))
+        for option, field in _OTHER_END_OPTIONS[other_end_as]:
+            if far[field] is not None:
+                options[option] = far[field]
     options['option_labels'] = labels
     return options
 

@@ -86,10 +86,32 @@ options:
         the case of a sibling of a promoted target moving to it after the cutover.
     type: bool
     default: false
+  max_concurrent_syncs:
+    description:
+      - With O(state=replica), the most full syncs the source may serve at once, this one included. Each costs the
+        source a fork and an RDB transfer.
+      - Before it sends C(REPLICAOF) the module claims the source (as it claims the target, see the notes), counts the
+        replicas the source's C(INFO replication) lists in a full sync (C(wait_bgsave) or C(send_bulk); Dragonfly
+        C(full_sync) or C(preparation)), and waits while there are this many. It holds the claim until the source
+        lists the target, so runs started at the same instant, by other runs or AWX slices, count each other's syncs.
+      - The module then reaches the source from the node that runs it, with O(primary_user)/O(primary_password) and
+        the TLS options, and needs C(CLIENT SETNAME), C(CLIENT LIST) and C(INFO) there.
+      - Unset, there is no limit and the source is not read for it.
+      - In check mode the source is neither claimed nor waited for.
+    type: int
+  sync_slot_timeout:
+    description:
+      - Seconds to wait, with O(max_concurrent_syncs), for the source to serve fewer full syncs. Then the module fails
+        without changing anything.
+    type: float
+    default: 3600
   persist:
     description:
       - After a change, run C(CONFIG REWRITE) so the new role (and C(masterauth)) survive a restart.
       - Where the server cannot do this (no config file, or Dragonfly), the module warns and returns RV(persisted=false).
+        Dragonfly never saves its role, C(CONFIG REWRITE) of v1.32+ included (it writes runtime flags only, and
+        C(--replicaof) is a startup flag). The module does not send it there and warns to remove or update
+        C(--replicaof) in the flag file, because a restart would full-sync from the primary named there and flush the data.
       - With O(fence_source=true) the source's fence is saved too, so a restarted source stays fenced.
       - Without it the change is live only. A server started from a configuration file gets the role written there back
         when it restarts (an old C(replicaof) line, or none), so the module warns after every role change it makes.
@@ -178,9 +200,10 @@ options:
     type: bool
     default: true
 notes:
-  - Before it changes anything the module names its connection to the target C(kvmigrate-op:replicaof:<pid>) and
-    reads C(CLIENT LIST). If another kvmigrate operation is connected there, it fails and names it, so two runs never
-    change one server at the same time. This needs C(CLIENT SETNAME), C(CLIENT ID) and C(CLIENT LIST) on the target.
+  - Before it changes anything the module names its connection to the target C(kvmigrate-op:replicaof:<pid>:<random>)
+    and reads C(CLIENT LIST). If another kvmigrate operation is connected there, it fails and names it, so two runs never
+    change one server at the same time. This needs C(CLIENT SETNAME) and C(CLIENT LIST) on the target (not C(CLIENT ID),
+    which Dragonfly before v1.23 lacks).
   - KeyDB with C(multi-master yes) adds a primary on each C(REPLICAOF) instead of replacing it. This module treats
     the first primary it reports as the current one.
   - Redis before 6.0 has no C(masteruser); O(primary_user) is refused there.
@@ -287,10 +310,31 @@ keys_discarded:
   type: int
   sample: 0
 persisted:
-  description: Whether C(CONFIG REWRITE) saved the change. Null when O(persist=false) or nothing changed.
+  description: Whether C(CONFIG REWRITE) saved the change. Null when O(persist=false) or nothing changed; always false on Dragonfly.
   returned: success
   type: bool
   sample: true
+sync_slot:
+  description:
+    - How the source's limit on concurrent full syncs (O(max_concurrent_syncs)) was kept before C(REPLICAOF) was sent.
+  returned: when O(max_concurrent_syncs) is set and C(REPLICAOF) was sent, or would be in check mode
+  type: dict
+  contains:
+    max_concurrent_syncs:
+      description: The limit.
+      type: int
+    waited_seconds:
+      description: Seconds the module waited for the claim on the source and a free slot. V(0) in check mode.
+      type: float
+    full_syncs_seen:
+      description: Full syncs the source served when the slot was taken. Null in check mode.
+      type: int
+    source_lists_target:
+      description:
+        - Whether the source listed the target as its replica before the claim was released (within 10 s). Null in
+          check mode. V(false) means the link had not reached the source yet, so its sync was not counted.
+      type: bool
+  sample: {"max_concurrent_syncs": 3, "waited_seconds": 4.21, "full_syncs_seen": 2, "source_lists_target": true}
 cutover:
   description:
     - What the fenced cutover did, or would do in check mode.
@@ -418,8 +462,10 @@ timeline:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kvmigrate.replication.plugins.module_utils import cutover as cutover_utils
+from ansible_collections.kvmigrate.replication.plugins.module_utils import flavors
 from ansible_collections.kvmigrate.replication.plugins.module_utils import info as info_utils
 from ansible_collections.kvmigrate.replication.plugins.module_utils import plan as plan_utils
+from ansible_collections.kvmigrate.replication.plugins.module_utils import sync_slot
 from ansible_collections.kvmigrate.replication.plugins.module_utils.connection import (
     KvmigrateError, claim_operation, connect, connection_argument_spec, option_label, primary_auth_argument_spec,
     require_redis, same_endpoint, validate_connection_params, validate_port, endpoint)
@@ -434,6 +480,10 @@ def _role_view(status):
 def _validate(params):
     validate_connection_params(params)
     cutover_utils.validate_cutover_params(params)
+    sync_slot.validate_limit(params)
+    if params['state'] != 'replica' and params['max_concurrent_syncs'] is not None:
+        raise KvmigrateError("Option max_concurrent_syncs bounds the full syncs a source serves, so it goes only with "
+                             "state=replica: drop it from this promotion.")
     if params['state'] == 'primary' and params['primary_host']:
         raise KvmigrateError("Option primary_host=%s conflicts with state=primary, which promotes the target and ignores "
                              "it: drop primary_host, or set state: replica to make the target replicate from it."
@@ -453,7 +503,7 @@ def _plan_replica(target, params, status, previous):
     """Commands that make the target a replica of the primary; raises on unsafe input. ``previous`` gets the
     masteruser/masterauth values the plan changes, so a failed apply can put them back."""
     plan = []
-    caps = info_utils.capabilities(target.flavor, target.version)
+    caps = flavors.capabilities(target.flavor, target.version)
     if params['primary_user'] is not None and not caps.get('masteruser', True):
         raise KvmigrateError("Target %s runs %s %s, which has no masteruser: drop primary_user and authenticate the link "
                              "with primary_password only." % (target.endpoint, target.flavor, target.version))
@@ -521,6 +571,10 @@ def _masked(command):
 
 
 def _persist(target, module):
+    saveable, reason = flavors.persist_support(target.flavor, target.version)
+    if not saveable:
+        module.warn("persist: %s %s: %s." % (target.what, target.endpoint, reason))
+        return False
     try:
         target.call('CONFIG', 'REWRITE')
         return True
@@ -600,13 +654,18 @@ def run(module):
             after = dict(role='primary', primary_host=None, primary_port=None)
 
         persisted = None
-        if plan and not module.check_mode:
+        slot = None
+        if params['max_concurrent_syncs'] is not None and any(c[0] == 'REPLICAOF' for c in plan):
+            slot = sync_slot.replicate_in_slot(params, target, lambda: _apply(target, plan, previous),
+                                               check_mode=module.check_mode)
+        elif plan and not module.check_mode:
             _apply(target, plan, previous)
+        if plan and not module.check_mode:
             if params['persist']:
                 persisted = _persist(target, module)
             elif any(c[0] == 'REPLICAOF' for c in plan):
                 _warn_not_persisted(module, target)
-        return dict(
+        result = dict(
             changed=bool(plan),
             before=before,
             after=after,
@@ -617,6 +676,9 @@ def run(module):
             persisted=persisted,
             diff=dict(before=before, after=after),
         )
+        if slot is not None:
+            result['sync_slot'] = slot
+        return result
     finally:
         target.close()
 
@@ -630,6 +692,8 @@ def main(module_class=AnsibleModule):
         primary_host=dict(type='str', aliases=['master_host']),
         primary_port=dict(type='int', default=6379, aliases=['master_port']),
         allow_flush=dict(type='bool', default=False),
+        max_concurrent_syncs=dict(type='int'),
+        sync_slot_timeout=dict(type='float', default=3600.0),
         persist=dict(type='bool', default=False),
     )
     argument_spec.update(cutover_utils.cutover_argument_spec())
