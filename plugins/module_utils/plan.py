@@ -22,6 +22,8 @@ from a primary with a new id keeps its own former id as ``master_replid2``. A fu
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import re
+
 from ansible_collections.kvmigrate.replication.plugins.module_utils import info as info_utils
 from ansible_collections.kvmigrate.replication.plugins.module_utils.connection import (
     KvmigrateError, connect, endpoint, same_endpoint)
@@ -250,3 +252,91 @@ def link_permissions(source, user):
             outcome['denied'].append(command)
     outcome['checked'] = True
     return outcome
+
+
+# The link a full sync opens: whether it can speak to the source's port, and whether it can finish.
+
+# Redis memtoull units (CONFIG values may carry them; CONFIG GET prints bytes).
+_MEMORY_UNITS = {'': 1, 'b': 1, 'k': 1000, 'kb': 1024, 'm': 1000 ** 2, 'mb': 1024 ** 2, 'g': 1000 ** 3, 'gb': 1024 ** 3}
+# A replica's output-buffer growth above this share of the limit that would drop it is a warning: the write rate and
+# the transfer time are estimates.
+OUTPUT_BUFFER_MARGIN = 0.5
+# Redis 7's default repl-diskless-sync-delay; a longer one is a warning, since every full sync waits that long first.
+DISKLESS_DELAY_DEFAULT_SECONDS = 5
+BUFFER_FIX = 'CONFIG SET client-output-buffer-limit "replica 0 0 0"'
+
+
+def memory_bytes(text):
+    """``"256kb"`` -> 262144; ``"268435456"`` -> 268435456; None when not a size."""
+    match = re.match(r'^\s*(\d+)\s*([a-z]*)\s*$', str(text or '').lower())
+    if not match or match.group(2) not in _MEMORY_UNITS:
+        return None
+    return int(match.group(1)) * _MEMORY_UNITS[match.group(2)]
+
+
+def replica_output_buffer_limit(value):
+    """The replica class of a ``client-output-buffer-limit`` value (``"normal 0 0 0 slave 268435456 67108864 60
+    ..."``): ``{"hard", "soft", "soft_seconds", "text"}`` in bytes and seconds (0 = no limit), or None."""
+    words = str(value or '').split()
+    for start in range(0, len(words) - 3, 4):
+        if words[start].lower() in ('slave', 'replica'):
+            hard, soft, seconds = memory_bytes(words[start + 1]), memory_bytes(words[start + 2]), words[start + 3]
+            if hard is None or soft is None or not seconds.isdigit():
+                return None
+            return dict(hard=hard, soft=soft, soft_seconds=int(seconds), text=' '.join(['replica'] + words[start + 1:start + 4]))
+    return None
+
+
+def full_sync_buffer(limit, write_rate, dataset_bytes, transfer_rate):
+    """What a full sync's replica output buffer would reach: the writes of the whole snapshot-and-transfer time.
+
+    Returns ``{"seconds", "peak_bytes", "dropped_by", "share"}``: ``dropped_by`` is ``hard`` or ``soft`` when the
+    source would drop the link (above the hard limit; above the soft limit for ``soft_seconds`` in a row), else None;
+    ``share`` is the peak over the limit that would drop it first (the closer to 1, the closer to a drop)."""
+    seconds = float(dataset_bytes) / float(transfer_rate)
+    peak = write_rate * seconds
+    dropped_by, shares = None, []
+    if limit['hard']:
+        shares.append(peak / limit['hard'])
+        if peak > limit['hard']:
+            dropped_by = 'hard'
+    if limit['soft'] and write_rate > 0:
+        over_soft_seconds = seconds - limit['soft'] / write_rate
+        shares.append(peak / limit['soft'] if limit['soft_seconds'] <= seconds else 0.0)
+        if dropped_by is None and over_soft_seconds >= limit['soft_seconds']:
+            dropped_by = 'soft'
+    return dict(seconds=seconds, peak_bytes=int(peak), dropped_by=dropped_by, share=max(shares) if shares else 0.0)
+
+
+def tls_link_problem(source_port_tls, target_tls_replication, source_auth_clients, target_has_certificate,
+                     source_plain_port=None):
+    """Why a target's replication link could not talk to the source's port, or None.
+
+    ``source_port_tls``: the port the link will use speaks TLS (the module reached it with ``tls``).
+    ``target_tls_replication``: the target's ``tls-replication`` (True/False), or None when its build has no TLS.
+    ``source_auth_clients``: the source's ``tls-auth-clients`` (``yes`` requires a client certificate).
+    ``target_has_certificate``: the target has ``tls-client-cert-file`` or ``tls-cert-file``, which its link presents.
+    ``source_plain_port``: the source's plain ``port`` when it has one (non-zero). Returns a sentence part with the fix."""
+    if source_port_tls:
+        if target_tls_replication is None:
+            return ('the source port speaks only TLS, and the target was built without TLS, so its replication link '
+                    'cannot reach it; use a target built with TLS%s' % (
+                        ', or point the link at the source\'s plain port %s' % source_plain_port if source_plain_port else ''))
+        wants_cert = str(source_auth_clients or '').lower() == 'yes'
+        cert_fix = (', and give the target tls-cert-file and tls-key-file (the source requires client certificates: '
+                    'tls-auth-clients yes)' if wants_cert and not target_has_certificate else '')
+        if not target_tls_replication:
+            return ('the source port speaks only TLS but the target has tls-replication no, so its link would send '
+                    'plain text and the handshake never completes; run CONFIG SET tls-replication yes on the '
+                    'target%s%s' % (cert_fix, ', or point the link at the source\'s plain port %s' % source_plain_port
+                                    if source_plain_port else ''))
+        if cert_fix:
+            return ('the source requires client certificates (tls-auth-clients yes) but the target has neither '
+                    'tls-client-cert-file nor tls-cert-file for its link to present; set tls-cert-file and tls-key-file '
+                    'on the target')
+        return None
+    if target_tls_replication:
+        return ('the target has tls-replication yes but the source port is plain (no TLS), so its link would start a '
+                'TLS handshake the source never answers; run CONFIG SET tls-replication no on the target, or point the '
+                'link at the source\'s TLS port')
+    return None

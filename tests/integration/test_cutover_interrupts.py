@@ -171,9 +171,10 @@ def _assert_converged(source, target, writers):
 def test_interrupted_cutover_never_leaves_two_writable_primaries_and_a_rerun_converges(
         how, in_process, tmp_path, start_server):
     source, target, proxy = _pair_behind_proxy(start_server)
-    # A task timeout needs the stall to outlast it: a longer pause gives every command 15 % of it (3 s here).
-    fence_timeout_ms = 20000 if how == 'task-timeout' else FENCE_TIMEOUT_MS
-    command = _playbook(tmp_path, target, in_process, fence_timeout_ms, task_timeout=3 if how == 'task-timeout' else None)
+    # A task timeout needs the stall to outlast it: a longer pause gives every command 15 % of it (6 s here), and the
+    # 5 s timeout leaves a module process, which starts slowly on a loaded machine, time to reach the fence first.
+    fence_timeout_ms = 40000 if how == 'task-timeout' else FENCE_TIMEOUT_MS
+    command = _playbook(tmp_path, target, in_process, fence_timeout_ms, task_timeout=5 if how == 'task-timeout' else None)
     proxy.arm(b'REPLICAOF', STALL)
     writers = LiveWriters(source, target, count=2).start()
     watch = SplitBrainWatch(source, target).start()
