@@ -62,6 +62,7 @@ _VALKEY_RDB_WRITTEN = (
 # The last Redis RDB version Valkey understands; 8.1+ reserves 12..79 as
 # "foreign" and refuses it (inferred), 8.0 simply refuses anything above 11.
 _VALKEY_LAST_REDIS_RDB = 11
+_VALKEY_OWN_RDB_FIRST = 80
 # KeyDB 6.x writes and reads RDB 9 (facts file; verified in KeyDB rdb.h).
 _KEYDB_RDB = 9
 # Dragonfly's loader accepts 5..11 up to v1.23 and 12 from v1.24 (facts file,
@@ -301,17 +302,25 @@ def max_rdb_version_loaded(flavor, version):
     return rdb_version_written(flavor, version)
 
 
+def loads_rdb_version(flavor, highest, rdb_version):
+    """Whether a server of ``flavor`` whose highest loadable RDB version is ``highest`` loads ``rdb_version``.
+
+    The one definition of the rule (rdb.loads_version calls it): every server loads the versions up to its own,
+    except that Valkey 8.1+ refuses Redis's 12..79 as a foreign format and loads only its own 80 and above.
+    """
+    if rdb_version > highest:
+        return False
+    if (flavor or "").lower() == FLAVOR_VALKEY and rdb_version > _VALKEY_LAST_REDIS_RDB:
+        return rdb_version >= _VALKEY_OWN_RDB_FIRST
+    return True
+
+
 def _rdb_loadable(flavor, version, rdb_version):
     """True/False whether this server loads ``rdb_version``; None when unknown."""
     highest = max_rdb_version_loaded(flavor, version)
     if highest is None:
         return None
-    if rdb_version > highest:
-        return False
-    if (flavor or "").lower() == FLAVOR_VALKEY and rdb_version > _VALKEY_LAST_REDIS_RDB:
-        # Valkey 8.1+ treats 12..79 as a foreign (newer Redis) format.
-        return rdb_version >= 80
-    return True
+    return loads_rdb_version(flavor, highest, rdb_version)
 
 
 def _loads_description(flavor, version):

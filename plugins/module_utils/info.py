@@ -341,8 +341,9 @@ def _replicas(fields, flavor):
     for dummy, value in numbered:
         entry = parse_replica_line(value)
         if flavor == FLAVOR_DRAGONFLY:
-            # Dragonfly's lag is a gap in journal records, not seconds.
-            entry["lag_records"] = entry["lag"]
+            # Dragonfly's lag is a gap in journal records, not seconds, and means something only in stable sync:
+            # outside it the primary prints 0 (v1.22+) or 2**64-1 (before), never a real gap (dflycmd.cc).
+            entry["lag_records"] = entry["lag"] if entry.get("state") in _DRAGONFLY_STABLE_STATES else None
             entry["lag"] = None
         address = (entry["ip"], entry["port"])
         channel = entry.get("type")

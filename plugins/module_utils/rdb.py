@@ -40,9 +40,6 @@ _RDB_TYPE_STRING = 0
 CONTROL_RDB_VERSION = 6
 # The first RDB version with hash fields that expire (Redis 7.4, RDB types 22 to 25).
 HASH_FIELD_TTL_RDB_VERSION = 12
-# Valkey 8.1+ reserves RDB 12..79 as "foreign" (newer Redis formats) and refuses them, whatever it writes itself.
-_VALKEY_LAST_REDIS_RDB = 11
-_VALKEY_OWN_RDB_FIRST = 80
 PROBE_KEY_PREFIX = 'kvmigrate:rdb-probe:'
 PROBE_TTL_MS = 10000
 # How many SCAN calls may come back empty (a sparse table) before a source counts as holding no key to DUMP.
@@ -96,15 +93,8 @@ def string_payload(value, rdb_version):
 
 
 def loads_version(flavor, highest, rdb_version):
-    """Whether a Redis-family server whose own RDB version is ``highest`` loads ``rdb_version``.
-
-    Every Redis, KeyDB and Valkey loads the versions up to its own, except that Valkey from 9 (writing 80 and above)
-    refuses Redis's 12..79."""
-    if rdb_version > highest:
-        return False
-    if (flavor or '').lower() == 'valkey' and highest >= _VALKEY_OWN_RDB_FIRST:
-        return rdb_version <= _VALKEY_LAST_REDIS_RDB or rdb_version >= _VALKEY_OWN_RDB_FIRST
-    return True
+    """Whether a server whose own RDB version is ``highest`` loads ``rdb_version`` (see flavors.loads_rdb_version)."""
+    return flavors.loads_rdb_version(flavor, highest, rdb_version)
 
 
 # --------------------------------------------------------------------------

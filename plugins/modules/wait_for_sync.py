@@ -96,6 +96,14 @@ synced:
   returned: success
   type: bool
   sample: true
+full_sync_restarts:
+  description:
+    - How many times the full sync started over during the wait (ROLE back from C(full_sync) to C(preparation) or
+      C(connecting) on Dragonfly, or the source's C(sync_full) rising). The wait fails once this reaches 3, with the
+      likely cause.
+  returned: when the wait failed because the full sync kept restarting
+  type: int
+  sample: 3
 elapsed:
   description: Seconds spent waiting.
   returned: always

