@@ -100,7 +100,7 @@ class _Progress(threading.Thread):
     def _loop(self):
         from ansible_collections.kvmigrate.replication.plugins.module_utils import info as info_utils
         from ansible_collections.kvmigrate.replication.plugins.module_utils.connection import (
-            KvmigrateError, connect, resolve)
+            KvmigrateError, connect, resolve, source_endpoint)
         params = self._params()
         secrets = [value for value in (params.get('login_password'), params.get('primary_password')) if value]
         target = source = None
@@ -111,22 +111,18 @@ class _Progress(threading.Thread):
             target.read_timeout = self.read_bound
             while not self.done.wait(self.interval):
                 try:
-                    dummy, dummy, status = target.status()
+                    status = target.replication()
                 except KvmigrateError:
                     continue  # the module itself reports a target that does not answer
                 lag_bytes = None
                 if status.get('synced') and not status.get('sync_in_progress'):
                     try:
                         if source is None:
-                            user, password = params.get('primary_user'), params.get('primary_password')
-                            if not password:
-                                user, password = target.link_credentials()
-                            source = connect(params, host=params.get('primary_host') or status.get('primary_host'),
-                                             port=params.get('primary_port') or status.get('primary_port'),
-                                             username=user, password=password,
-                                             what='source', secrets=secrets, option_prefix='primary_')
+                            source = source_endpoint(params, params.get('primary_host') or status.get('primary_host'),
+                                                     params.get('primary_port') or status.get('primary_port'),
+                                                     target.link_credentials).connect(params, secrets=secrets)
                             source.read_timeout = self.read_bound
-                        dummy, dummy, source_status = source.status()
+                        source_status = source.replication()
                         lag_bytes = info_utils.replica_lag(source_status, status, resolve(target.host),
                                                            target.port)['lag_bytes']
                     except KvmigrateError:

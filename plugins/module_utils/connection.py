@@ -423,6 +423,15 @@ class Server(object):
         role_reply = self.role() if self.flavor == 'dragonfly' else None
         return text, fields, info_utils.replication_status(fields, role_reply=role_reply)
 
+    def replication(self):
+        """The normalised replication status alone (``status()``'s third part): role, primary, link, offsets."""
+        return self.status()[2]
+
+    def config_file(self):
+        """The configuration file the server was started with (INFO server ``config_file``), '' when none: without
+        one, CONFIG REWRITE cannot save anything and a restart forgets every CONFIG SET."""
+        return info_utils.parse_info(self.info_text('server')).get('config_file') or ''
+
     def config_get(self, name):
         reply = self.call('CONFIG', 'GET', name)
         if isinstance(reply, dict):
@@ -503,6 +512,40 @@ def connect(params, host=None, port=None, username=None, password=None, what='se
                   read_timeout=command_timeout or max(connect_timeout, DEFAULT_READ_TIMEOUT),
                   credentials_given=credentials_given, option_prefix=option_prefix,
                   slow_command_timeout=None if command_timeout else COMMAND_TIMEOUT)
+
+
+class Endpoint(object):
+    """One end a module reaches: its address, the credentials it logs in with, what it is called in messages, and the
+    options an error's fix names (``option_prefix``, see ``explain``)."""
+
+    def __init__(self, host, port, user=None, password=None, what='server', option_prefix='login_'):
+        self.host = host
+        self.port = port
+        self.user = user
+        self.password = password
+        self.what = what
+        self.option_prefix = option_prefix
+
+    @property
+    def endpoint(self):
+        return endpoint(self.host, self.port)
+
+    def connect(self, params, secrets=(), command_timeout=None, connector=None):
+        """A connected Server for this end (``connector`` defaults to ``connect``; the unit tests pass their own)."""
+        return (connector or connect)(params, host=self.host, port=self.port, username=self.user, password=self.password,
+                                      what=self.what, secrets=secrets, option_prefix=self.option_prefix,
+                                      command_timeout=command_timeout)
+
+
+def source_endpoint(params, host, port, link_credentials, option_prefix='primary_', what='source'):
+    """The source end and the credentials to log in to it with: primary_user/primary_password when either is given,
+    else the ones the target's replication link uses. ``link_credentials`` is a callable returning them (usually
+    ``target.link_credentials``, read only when needed); where it returns (None, None) because the target denies
+    CONFIG GET, the source is reached without credentials, as the options say."""
+    user, password = params.get('primary_user'), params.get('primary_password')
+    if not (user or password):
+        user, password = link_credentials()
+    return Endpoint(host, port, user or None, password or None, what=what, option_prefix=option_prefix)
 
 
 OPERATION_PREFIX = 'kvmigrate-op:'

@@ -50,13 +50,13 @@ from ansible_collections.kvmigrate.replication.plugins.module_utils import flavo
 from ansible_collections.kvmigrate.replication.plugins.module_utils import info as info_utils
 from ansible_collections.kvmigrate.replication.plugins.module_utils import probe as probe_utils
 from ansible_collections.kvmigrate.replication.plugins.module_utils.connection import (
-    KvmigrateError, claim_operation, connect, endpoint, resolve, same_endpoint)
+    KvmigrateError, claim_operation, connect, endpoint, option_label, resolve, same_endpoint, source_endpoint)
 from ansible_collections.kvmigrate.replication.plugins.module_utils.cutover_policy import (
     COMMAND_SHARE, FENCE_AUTO, FENCE_MIN_REPLICAS, FENCE_MODES, FENCE_REPLICAOF, FENCE_SHUTDOWN, METHOD_AUTO,
     METHOD_FAILOVER, METHOD_PAUSE, METHOD_TAKEOVER, METHODS, MIN_FENCE_TIMEOUT_MS, MIN_REPLICAS_CONFIGS, POLL_SLEEP,
     PROMOTION_DEADLINE_SHARE, RECORD_KEY, RECORD_TTL_MS, SOURCE_OPTIONS, WAIT_SHARE, CutoverError, budget, caught_up,
     check_catch_up_budget,
-    choose_fence, choose_method, cutover_argument_spec, decode_record, encode_record, fenced_by_min_replicas,
+    choose_fence, choose_method, cutover_argument_spec, decode_record, encode_record, fence_durability, fenced_by_min_replicas,
     guard_values, min_replicas_fence, promotion_lost_nothing, role_view, validate_cutover_params)
 
 # Names other modules and the tests take from here: the policy is part of this module's interface.
@@ -136,15 +136,14 @@ class Cutover(object):
     def _where(self):
         return 'target %s, source %s' % (self.target.endpoint, endpoint(self.source_host, self.source_port))
 
-    def _source_credentials(self):
-        """primary_user/primary_password, else the credentials the target's replication link already uses."""
-        user, password = self.params.get('primary_user'), self.params.get('primary_password')
-        if password is None and user is None:
-            user, password = self.target.link_credentials()
-        if password:
-            self.secrets.append(password)
-        self.source_user, self.source_password = user, password
-        return user, password
+    def _source_end(self):
+        """The source's address and login (connection.source_endpoint decides the credentials)."""
+        end = source_endpoint(self.params, self.source_host, self.source_port, self.target.link_credentials,
+                              option_prefix=SOURCE_OPTIONS)
+        if end.password:
+            self.secrets.append(end.password)
+        self.source_user, self.source_password = end.user, end.password
+        return end
 
     def _connect(self, host, port, what, username=None, password=None, option_prefix='login_', bounded=False):
         return self.connector(self.params, host=host, port=port, username=username, password=password, what=what,
@@ -171,7 +170,7 @@ class Cutover(object):
     def plan(self):
         """Read both ends, choose method and fence, and say what would change. Touches nothing."""
         params = self.params
-        dummy, dummy, self.target_status = self.target.status()
+        self.target_status = self.target.replication()
         self.target_run_id = self._run_id(self.target)
         target_is_primary = self.target_status.get('role') == info_utils.ROLE_PRIMARY
         if target_is_primary:
@@ -192,15 +191,15 @@ class Cutover(object):
             raise CutoverError("source_host/source_port %s name the target itself: point them at the old primary."
                                % endpoint(self.source_host, self.source_port))
 
-        user, password = self._source_credentials()
+        end = self._source_end()
         try:
-            self.source = self._connect(self.source_host, self.source_port, 'source', user, password, SOURCE_OPTIONS)
+            self.source = self._connect(end.host, end.port, end.what, end.user, end.password, end.option_prefix)
         except KvmigrateError as exc:
             if not (target_is_primary and exc.cause == 'refused'):
                 raise
             return self._plan_source_stopped(exc)
         self.source.identify()
-        dummy, dummy, self.source_status = self.source.status()
+        self.source_status = self.source.replication()
 
         if target_is_primary:
             return self._plan_already_promoted()
@@ -457,6 +456,8 @@ class Cutover(object):
                 claim_operation(self.source, 'replicaof')
                 self._revert_interrupted()
             raise self._reverted_error()
+        if self.finish is None:
+            self._check_fence_durable()
         if self.check_mode:
             return result
         # The target was claimed by the module; another kvmigrate operation on the source (a second cutover, a
@@ -483,6 +484,26 @@ class Cutover(object):
         cutover.update(self._check_writes_if_asked())
         return self._result(changed=True, source_before=result['cutover']['source_before'],
                             source_after=self._source_after(), cutover_fields=cutover)
+
+    def _check_fence_durable(self):
+        """With persist, a restarted source must come back fenced: refuse, before anything changes, where its fence
+        cannot be saved. The CONFIG REWRITE sent here saves nothing the one after the cutover would not save too, and
+        it is the only way to learn that the server may write its file (an ACL, the file's permissions); check mode
+        reads config_file only."""
+        if not self.params.get('persist') or self.fence not in (FENCE_REPLICAOF, FENCE_MIN_REPLICAS):
+            return
+        ok, reason = fence_durability(self.source.flavor, self.source.version, self.source.config_file())
+        if ok and not self.check_mode:
+            try:
+                self._send(self.source, 'source', 'CONFIG', 'REWRITE')
+            except KvmigrateError as exc:
+                ok, reason = False, 'CONFIG REWRITE failed there (%s)' % exc.msg.rstrip('.')
+        if not ok:
+            raise CutoverError(
+                "Source %s cannot keep its fence (%s) across a restart: %s. Nothing was changed. Start the source "
+                "with a configuration file it may rewrite, or set %s: false (promote_persist or rollback_persist in the "
+                "playbooks) to accept a fence that a restart undoes." % (
+                    self.source.endpoint, self.fence, reason, option_label(self.params, 'persist')))
 
     def _check_writes_if_asked(self):
         return self._check_writes() if self.params.get('check_writes', True) else {}
@@ -534,7 +555,7 @@ class Cutover(object):
             started = self.clock()
             paused = True
             self._send(self.fast_source, 'source', 'CLIENT', 'PAUSE', self.fence_timeout_ms, 'WRITE')
-            dummy, dummy, paused_status = self.fast_source.status()
+            paused_status = self.fast_source.replication()
             source_offset = paused_status.get('primary_offset')
             self.offsets['source_offset'] = source_offset
             self.guard = guard_values(paused_status, info_utils.replica_entry(paused_status, self.target_addresses,
@@ -591,7 +612,7 @@ class Cutover(object):
         """The promotion was acknowledged so late that the pause may have ended before the source saw the target
         leave: it may have taken writes the target never got. Go on only if the offsets prove it did not."""
         dummy, target_fields, dummy = self.fast_target.status()
-        dummy, dummy, source_now = self.fast_source.status()
+        source_now = self.fast_source.replication()
         if promotion_lost_nothing(source_now.get('primary_offset'), target_fields.get('second_repl_offset')):
             return
         raise CutoverError(
@@ -619,11 +640,11 @@ class Cutover(object):
         source_status = paused_status
         began = self.clock()
         while True:
-            dummy, dummy, status = self.fast_target.status()
+            status = self.fast_target.replication()
             lag = info_utils.replica_lag(source_status, status, addresses, self.target.port)
             if lag['offset_source'] != 'replica':
                 # Only the source's ack of the target is usable (Dragonfly < v1.39): read it fresh.
-                dummy, dummy, source_status = self.fast_source.status()
+                source_status = self.fast_source.replication()
                 lag = info_utils.replica_lag(source_status, status, addresses, self.target.port)
             self.offsets.update(target_offset=lag['replica_offset'], target_offset_source=lag['offset_source'])
             if caught_up(source_offset, lag['replica_offset']):
@@ -654,12 +675,12 @@ class Cutover(object):
             started = self.clock()
             deadline = started + self.fence_timeout_ms / 1000.0 + 5.0
             while True:
-                dummy, dummy, status = self.source.status()
+                status = self.source.replication()
                 if status.get('failover_state') in (None, 'no-failover'):
                     break
                 if self.clock() >= deadline:
                     self._send(self.source, 'source', 'FAILOVER', 'ABORT')
-                    dummy, dummy, status = self.source.status()
+                    status = self.source.replication()
                     break
                 self.sleep(POLL_SLEEP)
         except BaseException as exc:  # pylint: disable=broad-except
@@ -672,7 +693,7 @@ class Cutover(object):
                 raise
             raise self._failure(exc)
         pause_ms = round((self.clock() - started) * 1000.0, 3)
-        dummy, dummy, target_status = self.target.status()
+        target_status = self.target.replication()
         if status.get('role') != info_utils.ROLE_REPLICA or target_status.get('role') != info_utils.ROLE_PRIMARY:
             self.offsets.update(source_offset=status.get('primary_offset'), target_offset=target_status.get('replica_offset'))
             self._unwind(undo)
@@ -692,7 +713,7 @@ class Cutover(object):
         except KvmigrateError:
             pass  # "No failover in progress": it ended, one way or the other
         try:
-            dummy, dummy, status = self.source.status()
+            status = self.source.replication()
         except KvmigrateError:
             return True
         return status.get('role') != info_utils.ROLE_REPLICA
@@ -719,7 +740,7 @@ class Cutover(object):
     def _role_now(self, server):
         """``primary``/``replica`` as the server says now, or None when it does not answer."""
         try:
-            dummy, dummy, status = server.status()
+            status = server.replication()
         except KvmigrateError:
             return None
         return status.get('role')
@@ -795,7 +816,7 @@ class Cutover(object):
     # server refused did not, so each puts back only what it finds changed.
     def _undo_promotion(self):
         """The target goes back to replicating from the source (a full sync: its replication id changed)."""
-        dummy, dummy, status = self.target.status()
+        status = self.target.replication()
         if status.get('role') == info_utils.ROLE_REPLICA:
             return
         self._send(self.target, 'target', 'REPLICAOF', self.target_status.get('primary_host'),
@@ -803,7 +824,7 @@ class Cutover(object):
 
     def _undo_fence(self):
         if self.fence == FENCE_REPLICAOF:
-            dummy, dummy, status = self.source.status()
+            status = self.source.replication()
             if status.get('role') == info_utils.ROLE_REPLICA:
                 self._send(self.source, 'source', 'REPLICAOF', 'NO', 'ONE')
             return
@@ -851,7 +872,7 @@ class Cutover(object):
         if self.method == METHOD_TAKEOVER:
             return role_view(None)
         try:
-            dummy, dummy, status = self.source.status()
+            status = self.source.replication()
         except KvmigrateError:
             return dict(role='unknown', primary_host=None, primary_port=None, fence=self.fence)
         return dict(role_view(status), fence=self.fence)

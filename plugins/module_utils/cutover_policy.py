@@ -226,6 +226,19 @@ def fenced_by_min_replicas(to_write, max_lag, connected_replicas):
     return to_write > int(connected_replicas or 0) and max_lag > 0
 
 
+def fence_durability(flavor, version, config_file):
+    """Can a fence set on this source survive a restart? ``(ok, reason)``; ``reason`` is None when ok, else the cause
+    in words (no host, no fix: callers add them). A fence is a REPLICAOF or CONFIG SET, which only CONFIG REWRITE
+    makes durable, and CONFIG REWRITE needs the configuration file the server was started with."""
+    saveable, reason = flavors.persist_support(flavor, version)
+    if not saveable:
+        return False, reason.rstrip('.')
+    if not config_file:
+        return False, ("it runs without a configuration file (INFO server config_file is empty), so CONFIG REWRITE "
+                       "cannot save its fence and a restart brings it back as a writable primary with stale data")
+    return True, None
+
+
 def role_view(status, fence=None):
     """Role and primary of one end, as shown in ``before``/``after``/``diff``."""
     if status is None:

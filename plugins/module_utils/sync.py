@@ -12,7 +12,7 @@ import time
 from ansible_collections.kvmigrate.replication.plugins.module_utils import flavors
 from ansible_collections.kvmigrate.replication.plugins.module_utils import info as info_utils
 from ansible_collections.kvmigrate.replication.plugins.module_utils.connection import (
-    KvmigrateError, connect, endpoint, option_label, resolve, same_endpoint, validate_port)
+    KvmigrateError, connect, endpoint, option_label, resolve, same_endpoint, source_endpoint, validate_port)
 
 
 def wait_argument_spec():
@@ -257,12 +257,6 @@ class SyncWaiter(object):
             self.secrets.append(password)
         self.link_user, self.link_password = user or None, password or None
 
-    def _source_credentials(self):
-        """primary_user/primary_password when given, else those of the target's link."""
-        if self.params.get('primary_user') or self.params.get('primary_password'):
-            return self.params.get('primary_user'), self.params.get('primary_password')
-        return self.link_user, self.link_password
-
     def _bounded_params(self):
         """The connection options with connect_timeout cut to what is left of the wait."""
         remaining = self.params['timeout'] - (self.clock() - self.started)
@@ -270,9 +264,9 @@ class SyncWaiter(object):
         return dict(self.params, connect_timeout=min(connect_timeout, max(MIN_READ_BOUND, remaining)))
 
     def _connect_source(self):
-        user, password = self._source_credentials()
-        self.source = connect(self._bounded_params(), host=self.source_host, port=self.source_port, username=user,
-                              password=password, what='source', secrets=self.secrets, option_prefix='primary_')
+        source = source_endpoint(self.params, self.source_host, self.source_port,
+                                 lambda: (self.link_user, self.link_password))
+        self.source = source.connect(self._bounded_params(), secrets=self.secrets)
         self._source_read_bound = max(self.source.read_timeout, self.params.get('connect_timeout') or 5.0)
         self._bound_reads()
         self.source.identify()
@@ -447,7 +441,7 @@ class SyncWaiter(object):
                 self.close()
                 return None, exc.msg
         try:
-            dummy, dummy, source_status = self.source.status()
+            source_status = self.source.replication()
         except KvmigrateError as exc:
             self.close()
             return None, exc.msg
@@ -456,7 +450,7 @@ class SyncWaiter(object):
     def _poll_target(self):
         """The target's status, or None when it did not answer within the bound (the wait goes on until timeout)."""
         try:
-            dummy, dummy, status = self.target.status()
+            status = self.target.replication()
         except KvmigrateError as exc:
             if exc.cause not in ('no_answer', 'timeout'):
                 raise
@@ -470,7 +464,7 @@ class SyncWaiter(object):
         params = self.params
         start = self.started
         self._bound_reads()
-        dummy, dummy, status = self.target.status()
+        status = self.target.replication()
         if status.get('role') != 'replica':
             raise KvmigrateError("Target %s is not a replica (role %s): run kvmigrate.replication.replicaof with "
                                  "state=replica first." % (self.target.endpoint, status.get('role')))

@@ -29,7 +29,9 @@ description:
     current write rate, so a short link drop would force a new full sync. The source is itself a replica, which
     chained replication allows, but a fenced cutover needs the source to be the primary. The source's
     C(repl-diskless-sync-delay) is above 5 s with C(repl-diskless-sync yes) (C(diskless_sync)). A Dragonfly target
-    cannot save its replication role (C(persist)).
+    cannot save its replication role (C(persist)). The source runs without a configuration file, so the fence a
+    cutover sets on it cannot outlive a restart (C(fence_durability)); a blocker with O(promote=true) and
+    O(persist=true), where the cutover would refuse it.
   - The RDB version is measured, not looked up. What the source writes is the footer of the C(DUMP) of one of its
     keys (found with C(SCAN)). What a Redis, Valkey or KeyDB target loads is what its own C(DUMP) writes when it
     holds a key; when it holds none, a C(RESTORE) of a crafted payload of the source's RDB version into a new, unique
@@ -109,6 +111,13 @@ options:
         to be the primary. A source that is itself a replica is then a blocker instead of a warning.
     type: bool
     default: false
+  persist:
+    description:
+      - The cutover saves the source's fence with C(CONFIG REWRITE) (C(replicaof persist=true), the promote role's
+        C(promote_persist), on by default). With O(promote=true) a source without a configuration file is then a
+        blocker (finding C(fence_durability)), because the cutover refuses it; otherwise a warning.
+    type: bool
+    default: false
 notes:
   - On the target the module sends C(INFO), C(ROLE) (Dragonfly), C(CONFIG GET) (C(masteruser) only when
     O(primary_user) is unset, C(databases), C(tls-replication), C(tls-cert-file), C(tls-client-cert-file)),
@@ -150,7 +159,7 @@ findings:
     - One entry per check. C(severity) is V(ok), V(warning) or V(blocker).
     - C(check) is one of C(source_reachable), C(target_reachable), C(pair), C(cluster_mode), C(rdb_compatibility),
       C(modules), C(functions) and C(hash_field_expiration) (Redis, Valkey and KeyDB pairs), C(dragonfly_features)
-      and C(persist) (Dragonfly targets), C(databases), C(tls_replication), C(target_empty), C(source_role),
+      and C(persist) (Dragonfly targets), C(fence_durability) (not for Dragonfly sources), C(databases), C(tls_replication), C(target_empty), C(source_role),
       C(target_memory), C(replication_loop) (not for pairs cut over or swapped), C(link_permissions), C(repl_backlog),
       C(output_buffer) and C(diskless_sync) (not for Dragonfly sources).
   returned: always
@@ -224,6 +233,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.kvmigrate.replication.plugins.module_utils import cutover_policy
 from ansible_collections.kvmigrate.replication.plugins.module_utils import flavors
 from ansible_collections.kvmigrate.replication.plugins.module_utils import info as info_utils
 from ansible_collections.kvmigrate.replication.plugins.module_utils import plan as plan_utils
@@ -605,6 +615,20 @@ def _persist_finding(target, findings):
         findings.add('persist', 'warning', 'target %s: %s' % (target.endpoint, reason))
 
 
+def _fence_durability_finding(source, source_fields, params, findings):
+    """The same decision the cutover takes before it begins (cutover_policy.fence_durability)."""
+    ok, reason = cutover_policy.fence_durability(source.flavor, source.version, source_fields.get('config_file'))
+    if ok:
+        findings.add('fence_durability', 'ok', 'source %s runs from %s, which CONFIG REWRITE can save its fence in' % (
+            source.endpoint, source_fields.get('config_file')))
+        return
+    refused = params['promote'] and params['persist']
+    findings.add('fence_durability', 'blocker' if refused else 'warning', (
+        'source %s: %s%s; start it with a configuration file, or set %s: false (promote_persist) to accept a fence '
+        'that a restart undoes' % (source.endpoint, reason, ', and the cutover with persist refuses it' if refused else '',
+                                  option_label(params, 'persist'))))
+
+
 def run(params, check_mode=False):
     validate_connection_params(params)
     validate_port(params['primary_port'], 'primary_port', params)
@@ -663,6 +687,8 @@ def run(params, check_mode=False):
         _tls_finding(params, source, target, findings)
         _target_empty_finding(replication, target_status, params, findings)
         _source_role_finding(replication, params, findings)
+        if source.flavor != flavors.FLAVOR_DRAGONFLY:
+            _fence_durability_finding(source, source_fields, params, findings)
 
         maxmemory, used = target_memory.get('maxmemory') or 0, source_memory.get('used_memory') or 0
         if maxmemory and maxmemory < used:
@@ -718,6 +744,7 @@ def main(module_class=AnsibleModule):
         min_backlog_seconds=dict(type='float', default=60.0),
         max_hops=dict(type='int', default=5),
         promote=dict(type='bool', default=False),
+        persist=dict(type='bool', default=False),
         transfer_rate=dict(type='float', default=50000000.0),
     )
     module = module_class(argument_spec=argument_spec, supports_check_mode=True)

@@ -112,7 +112,10 @@ options:
         Dragonfly never saves its role, C(CONFIG REWRITE) of v1.32+ included (it writes runtime flags only, and
         C(--replicaof) is a startup flag). The module does not send it there and warns to remove or update
         C(--replicaof) in the flag file, because a restart would full-sync from the primary named there and flush the data.
-      - With O(fence_source=true) the source's fence is saved too, so a restarted source stays fenced.
+      - With O(fence_source=true) the source's fence is saved too, so a restarted source stays fenced. Before the
+        cutover begins the module checks that it can be. A source without a configuration file (C(config_file) empty in
+        C(INFO server)), one whose C(CONFIG REWRITE) fails, or a Dragonfly source is refused and nothing changes. The
+        roles set it by default (C(promote_persist), C(rollback_persist)).
       - Without it the change is live only. A server started from a configuration file gets the role written there back
         when it restarts (an old C(replicaof) line, or none), so the module warns after every role change it makes.
     type: bool
@@ -387,9 +390,26 @@ cutover:
       type: str
       sample: replica
     source_role_after:
-      description: Role of the source after the cutover, V(replica), V(primary) (fenced by min_replicas) or V(stopped).
+      description:
+        - Role of the source after the cutover, V(replica), V(primary) (fenced by min_replicas) or V(stopped).
+        - After a failed C(REPLTAKEOVER), the role read again on the source, null when it no longer answers.
       type: str
       sample: replica
+    target_role_after:
+      description:
+        - After a failed C(REPLTAKEOVER), the role read again on the target (V(primary) means the takeover happened
+          although the command failed), null when it does not answer.
+      returned: when a takeover failed
+      type: str
+      sample: primary
+    fence_durable:
+      description:
+        - Whether the fence survives a restart of the old primary. Always false after a takeover, which stops the old
+          primary with C(SHUTDOWN NOSAVE); a supervisor that restarts it brings it back writable with its last
+          snapshot, so keep it stopped.
+      returned: after a takeover
+      type: bool
+      sample: false
     target_accepts_writes:
       description: With O(check_writes=true), whether the new primary took the probe write.
       returned: when the cutover ran with O(check_writes=true)
@@ -469,12 +489,6 @@ from ansible_collections.kvmigrate.replication.plugins.module_utils import sync_
 from ansible_collections.kvmigrate.replication.plugins.module_utils.connection import (
     KvmigrateError, claim_operation, connect, connection_argument_spec, option_label, primary_auth_argument_spec,
     require_redis, same_endpoint, validate_connection_params, validate_port, endpoint)
-
-
-def _role_view(status):
-    if status.get('role') == 'replica':
-        return dict(role='replica', primary_host=status.get('primary_host'), primary_port=status.get('primary_port'))
-    return dict(role='primary', primary_host=None, primary_port=None)
 
 
 def _validate(params):
@@ -613,7 +627,7 @@ def _fenced_cutover(module, target, status):
                 _warn_not_persisted(module, cutover.source)
     finally:
         cutover.close()
-    before = _role_view(status)
+    before = cutover_utils.role_view(status)
     after = dict(role='primary', primary_host=None, primary_port=None)
     return dict(
         changed=outcome['changed'],
@@ -638,10 +652,10 @@ def run(module):
         target.identify()
         if not module.check_mode:
             claim_operation(target, 'replicaof')
-        dummy, dummy, status = target.status()
+        status = target.replication()
         if params['fence_source']:
             return _fenced_cutover(module, target, status)
-        before = _role_view(status)
+        before = cutover_utils.role_view(status)
         keys = 0
         previous = {}
         if params['state'] == 'replica':

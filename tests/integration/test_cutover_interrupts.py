@@ -219,3 +219,55 @@ def test_interrupted_cutover_never_leaves_two_writable_primaries_and_a_rerun_con
     assert watch.accepted['target'] > 0, 'the watcher never saw the target take a write'
     assert watch.both == []
     _assert_converged(source, target, writers)
+
+
+# The other step boundaries of the pause method on the source, each stalled on its way to the server (the command never
+# lands), then SIGKILL of the whole run in the worker path: the worst case, no undo and no unpause runs. Byte patterns
+# are RESP, so that a CONFIG GET of the same parameter, read while planning, does not match. (A stall at the target's
+# REPLICAOF NO ONE needs a proxy in front of the target that the source does not then take for the target's address.)
+STEP_BOUNDARIES = {
+    'client-pause': b'$6\r\nCLIENT\r\n$5\r\nPAUSE',
+    'guard': b'$3\r\nSET\r\n$21\r\nmin-replicas-to-write',
+    'client-unpause': b'$6\r\nCLIENT\r\n$7\r\nUNPAUSE',
+}
+STEP_WATCH_SECONDS = 3.0
+
+
+@pytest.mark.parametrize('step', sorted(STEP_BOUNDARIES))
+def test_cutover_killed_at_each_step_boundary_never_leaves_two_writable_primaries_and_a_rerun_converges(
+        step, tmp_path, start_server):
+    source, target, armed = _pair_behind_proxy(start_server)
+    armed.arm(STEP_BOUNDARIES[step], STALL)
+    writers = LiveWriters(source, target, count=2).start()
+    watch = SplitBrainWatch(source, target).start()
+    try:
+        proc = subprocess.Popen(_playbook(tmp_path, target, True), env=ansible_env(), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, start_new_session=True, text=True)
+        try:
+            assert armed.triggered.wait(120), 'the module never reached %s: %s' % (
+                step, proc.communicate(timeout=60)[0][-3000:])
+            interrupted_at = time.monotonic()
+            _interrupt(proc, 'SIGKILL')
+            proc.communicate(timeout=120)
+        finally:
+            if proc.poll() is None:
+                _interrupt(proc, 'SIGKILL')
+        time.sleep(STEP_WATCH_SECONDS)
+        assert watch.both == [], 'both ends took writes in %d rounds (of %d), the first %.3f s after the kill' % (
+            len(watch.both), watch.rounds, watch.both[0] - interrupted_at)
+        # the record was written before the stalled step: a re-run completes the cutover from it
+        assert source.client().get('kvmigrate:cutover') is not None or target.client().get('kvmigrate:cutover') is not None
+        armed.disarm()
+        rerun = subprocess.run(_playbook(tmp_path, target, False, name='rerun'), env=ansible_env(), capture_output=True,
+                               text=True, timeout=300, check=False)
+        result = _task_result(rerun.stdout + rerun.stderr)
+        assert rerun.returncode == 0 and result['_status'] == 'changed', rerun.stdout[-3000:]
+        assert result['cutover']['recovery'] == 'completed', result['cutover']
+        time.sleep(0.3)  # writers that were refused move to the target
+    finally:
+        watch.stop()
+        writers.stop()
+        armed.close()
+    assert watch.accepted['target'] > 0, 'the watcher never saw the target take a write'
+    assert watch.both == []
+    _assert_converged(source, target, writers)

@@ -46,7 +46,7 @@ def free_port():
 
 
 class RedisServer(object):
-    def __init__(self, binary=None, password=None, extra=(), host='127.0.0.1', port=None, name='redis'):
+    def __init__(self, binary=None, password=None, extra=(), host='127.0.0.1', port=None, name='redis', config_file=True):
         self.binary = binary or debian_redis_server()
         self.password = password
         self.host = host
@@ -56,6 +56,8 @@ class RedisServer(object):
         self.dir = tempfile.mkdtemp(prefix='kvm-%s-' % name)
         self.proc = None
         self.config = os.path.join(self.dir, 'redis.conf')
+        # False: the settings go on the command line, so INFO server config_file is empty and CONFIG REWRITE fails
+        self.config_file = config_file
 
     def start(self, timeout=10):
         lines = ['port %d' % self.port, 'bind %s' % self.host, 'save ""', 'appendonly no', 'dir %s' % self.dir,
@@ -63,10 +65,26 @@ class RedisServer(object):
                  'repl-diskless-sync-delay 0']
         if self.password:
             lines += ['requirepass %s' % self.password, 'masterauth %s' % self.password]
-        with open(self.config, 'w') as handle:
-            handle.write('\n'.join(lines + self.extra) + '\n')
-        self.proc = subprocess.Popen([self.binary, self.config], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     start_new_session=True)
+        if not self.config_file:
+            command = [self.binary]
+            for line in lines + self.extra:
+                name, dummy, value = line.partition(' ')
+                command += ['--' + name] + value.split()
+        else:
+            with open(self.config, 'w') as handle:
+                handle.write('\n'.join(lines + self.extra) + '\n')
+            command = [self.binary, self.config]
+        return self._spawn(command, timeout)
+
+    def restart(self, timeout=10):
+        """Kill the server (SIGKILL: no save, no shutdown hook) and start it again from the same configuration file,
+        as it is now (CONFIG REWRITE may have changed it), as a supervisor would."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        return self._spawn([self.binary, self.config], timeout)
+
+    def _spawn(self, command, timeout):
+        self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         deadline = time.time() + timeout
         while time.time() < deadline:
             try:
