@@ -457,7 +457,7 @@ class Server(object):
         """The local IP of this replica's connection to its primary (``laddr`` of the ``type=master`` client, Redis
         6.2+): the address the primary lists it by, whichever address the module reached it at. None if unknown."""
         try:
-            clients = _client_list(self.call('CLIENT', 'LIST', 'TYPE', 'master'))
+            clients = parse_client_list(self.call('CLIENT', 'LIST', 'TYPE', 'master'))
         except KvmigrateError:
             return None
         for client in clients:
@@ -551,7 +551,7 @@ def source_endpoint(params, host, port, link_credentials, option_prefix='primary
 OPERATION_PREFIX = 'kvmigrate-op:'
 
 
-def _client_list(reply):
+def parse_client_list(reply):
     """CLIENT LIST text -> one dict per client (``id``, ``addr``, ``name``, ``age``, ...)."""
     clients = []
     for line in str(reply or '').splitlines():
@@ -569,7 +569,7 @@ def _claim_name(module_name):
 
 def _other_operations(client_list_reply, own_name):
     """The clients of a CLIENT LIST reply that are kvmigrate operations other than the one named ``own_name``."""
-    return [c for c in _client_list(client_list_reply)
+    return [c for c in parse_client_list(client_list_reply)
             if c.get('name', '').startswith(OPERATION_PREFIX) and c['name'] != own_name]
 
 

@@ -20,7 +20,7 @@ import re
 
 from ansible_collections.kvmigrate.replication.plugins.module_utils import info as info_utils
 from ansible_collections.kvmigrate.replication.plugins.module_utils.connection import (
-    KvmigrateError, _client_list, connect, endpoint, resolve, same_endpoint)
+    KvmigrateError, parse_client_list, connect, endpoint, resolve, same_endpoint)
 
 RECORD_KEY = 'kvmigrate:sentinel'
 # As long as the cutover record: a hand-over interrupted on Friday is still finished by Monday's re-run.
@@ -91,7 +91,7 @@ def instances_of(reply):
 def watching_ids(client_list_text):
     """{8-char Sentinel id: [address it connects from]} from CLIENT LIST text."""
     found = {}
-    for client in _client_list(client_list_text):
+    for client in parse_client_list(client_list_text):
         match = _SENTINEL_LINK.match(client.get('name', ''))
         if match:
             address = client.get('addr', '?').rsplit(':', 1)[0]
