@@ -340,3 +340,23 @@ def tls_link_problem(source_port_tls, target_tls_replication, source_auth_client
                 'TLS handshake the source never answers; run CONFIG SET tls-replication no on the target, or point the '
                 'link at the source\'s TLS port')
     return None
+
+
+def read_tls_link(tls, source, target):
+    """``(problem, not_checked)`` for the link from ``target`` to ``source``'s port: ``problem`` is
+    ``tls_link_problem``'s sentence part or None, ``not_checked`` says why nothing could be read (CONFIG GET refused,
+    Dragonfly). ``tls``: the module reached that port with TLS, so it speaks TLS. Preflight and the wait share it."""
+    if info_utils.FLAVOR_DRAGONFLY in (source.flavor, target.flavor):
+        return None, 'Dragonfly sets TLS replication by its own flags'
+    values = {}
+    for server, name in ((target, 'tls-replication'), (target, 'tls-cert-file'), (target, 'tls-client-cert-file'),
+                         (source, 'tls-auth-clients'), (source, 'port')):
+        try:
+            values[name] = server.config_get(name)
+        except KvmigrateError as exc:
+            return None, 'CONFIG GET %s on %s %s failed (%s)' % (name, server.what, server.endpoint, exc.msg.rstrip('.'))
+    tls_replication = None if values['tls-replication'] is None else values['tls-replication'].lower() == 'yes'
+    plain_port = values['port'] if values['port'] not in (None, '', '0') and tls else None
+    return tls_link_problem(bool(tls), tls_replication, values['tls-auth-clients'],
+                            bool(values['tls-client-cert-file'] or values['tls-cert-file']), plain_port), None
+

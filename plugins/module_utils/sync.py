@@ -11,6 +11,7 @@ import time
 
 from ansible_collections.kvmigrate.replication.plugins.module_utils import flavors
 from ansible_collections.kvmigrate.replication.plugins.module_utils import info as info_utils
+from ansible_collections.kvmigrate.replication.plugins.module_utils import plan as plan_utils
 from ansible_collections.kvmigrate.replication.plugins.module_utils.connection import (
     KvmigrateError, connect, endpoint, option_label, resolve, same_endpoint, source_endpoint, validate_port)
 
@@ -239,6 +240,7 @@ class SyncWaiter(object):
         self._addresses_after_sync = False
         self._follows = None
         self._diagnosed_at = None
+        self._tls_checked = False
         self.restarts = FullSyncRestarts()
 
     # -- set-up -------------------------------------------------------------------------------------------------------
@@ -344,6 +346,21 @@ class SyncWaiter(object):
         reason = self._probe_link_credentials()
         self._raise_acl_denial()
         return reason
+
+    def _raise_tls_mismatch(self, status):
+        """Fail when the link cannot speak to the source's port: a TLS-only port and tls-replication no on the target, or
+        the reverse. The link's log says so ('Master did not respond to command during SYNC handshake'); INFO never
+        does. Read once, and only where the module reaches the source at the port the link uses, since the module's
+        own tls option is what tells whether that port speaks TLS."""
+        if self._tls_checked or self.source is None or status.get('primary_port') is None:
+            return
+        self._tls_checked = True
+        if int(status['primary_port']) != int(self.source.port):
+            return
+        problem, dummy = plan_utils.read_tls_link(self.params.get('tls'), self.source, self.target)
+        if problem:
+            raise _FinalError("Target %s cannot replicate from source %s: %s." % (
+                self.target.endpoint, self.source.endpoint, problem), cause='tls')
 
     # -- which primary ------------------------------------------------------------------------------------------------
     def _addresses_of_target(self, refresh=False):
@@ -511,6 +528,7 @@ class SyncWaiter(object):
                 down_since = now if down_since is None else down_since
                 if now - down_since >= min(1.0, params['link_down_timeout']):
                     last_error = self._diagnose_link(now) or last_error
+                    self._raise_tls_mismatch(status)
                 if now - down_since >= params['link_down_timeout']:
                     self._raise_link_down(status, now - down_since, last_error, elapsed)
 

@@ -542,21 +542,10 @@ def _hash_field_ttl_finding(source, source_fields, target, decision, target_meas
 
 
 def _tls_finding(params, source, target, findings):
-    if flavors.FLAVOR_DRAGONFLY in (source.flavor, target.flavor):
-        findings.add('tls_replication', 'ok', 'not checked: Dragonfly sets TLS replication by its own flags')
-        return
-    values = {}
-    for server, name in ((target, 'tls-replication'), (target, 'tls-cert-file'), (target, 'tls-client-cert-file'),
-                         (source, 'tls-auth-clients'), (source, 'port')):
-        values[name], reason = _config(server, name)
-        if reason:
-            findings.add('tls_replication', 'ok', 'not checked: %s' % reason)
-            return
-    tls_replication = None if values['tls-replication'] is None else values['tls-replication'].lower() == 'yes'
-    plain_port = values['port'] if values['port'] not in (None, '', '0') and params['tls'] else None
-    problem = plan_utils.tls_link_problem(bool(params['tls']), tls_replication, values['tls-auth-clients'],
-                                          bool(values['tls-client-cert-file'] or values['tls-cert-file']), plain_port)
-    if problem:
+    problem, not_checked = plan_utils.read_tls_link(params['tls'], source, target)
+    if not_checked:
+        findings.add('tls_replication', 'ok', 'not checked: %s' % not_checked)
+    elif problem:
         findings.add('tls_replication', 'blocker', 'target %s cannot replicate from source %s: %s' % (
             target.endpoint, source.endpoint, problem))
     else:

@@ -180,3 +180,29 @@ def test_sigstopped_target_fails_near_timeout_naming_that_it_does_not_answer(sta
     assert 'Target 127.0.0.1:%d did not answer for the last' % target.port in result['msg'], result['msg']
     assert 'timeout=5.0 s' in result['msg'], result['msg']
     assert took < 9, 'a stopped target with timeout=5 took %.1f s' % took
+
+
+def test_a_target_without_tls_replication_pointed_at_a_tls_only_source_fails_fast_naming_it(tmp_path, run_module):
+    from tests.support.tls import TlsRedisServer, make_pki
+    pki = make_pki(str(tmp_path))
+    source = TlsRedisServer(pki, name='tls-src').start()
+    target = TlsRedisServer(pki, name='tls-tgt', extra=['tls-replication no']).start()
+    try:
+        target.client().replicaof(source.host, source.port)
+        args = dict(target.module_args(), timeout=60, link_down_timeout=30)
+        result, elapsed = _timed(run_module, 'wait_for_sync', args)
+        assert result['rc'] == 1
+        assert result['msg'].startswith('Target 127.0.0.1:%d cannot replicate from source 127.0.0.1:%d: the source port '
+                                        'speaks only TLS but the target has tls-replication no' % (target.port, source.port)), \
+            result['msg']
+        assert 'CONFIG SET tls-replication yes' in result['msg']
+        # well before link_down_timeout: the cause is read from both ends' settings once the link is seen down
+        assert elapsed < 20, elapsed
+        # the positive control: with tls-replication yes the same wait syncs
+        target.client().config_set('tls-replication', 'yes')
+        result = run_module('wait_for_sync', dict(args, link_down_timeout=10))
+        assert result['rc'] == 0, result['msg']
+        assert result['synced'] is True
+    finally:
+        source.stop()
+        target.stop()
