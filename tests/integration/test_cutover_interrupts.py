@@ -58,10 +58,11 @@ def _pair_behind_proxy(start_server):
     return source, target, proxy
 
 
-def _playbook(tmp_path, target, in_process, fence_timeout_ms=FENCE_TIMEOUT_MS, task_timeout=None, name='cutover'):
+def _playbook(tmp_path, target, in_process, fence_timeout_ms=FENCE_TIMEOUT_MS, task_timeout=None, name='cutover',
+              login_port=None):
     task = {'name': 'Promote the target and fence its source',
-            'kvmigrate.replication.replicaof': dict(login_host=target.host, login_port=target.port, state='primary',
-                                                    fence_source=True, fence_timeout_ms=fence_timeout_ms)}
+            'kvmigrate.replication.replicaof': dict(login_host=target.host, login_port=login_port or target.port,
+                                                    state='primary', fence_source=True, fence_timeout_ms=fence_timeout_ms)}
     if task_timeout:
         task['timeout'] = task_timeout
     play = [dict(hosts='localhost', gather_facts=False, vars=dict(kvmigrate_in_process=in_process), tasks=[task])]
@@ -150,10 +151,10 @@ def _interrupt(proc, how):
     os.killpg(proc.pid, getattr(signal, how))  # what Ctrl-C in a terminal or an AWX cancel sends
 
 
-def _assert_converged(source, target, writers):
+def _assert_converged(source, target, writers, target_port=None):
     assert target.client().info('replication')['role'] == 'master'
     replication = source.client().info('replication')
-    assert replication['role'] == 'slave' and replication['master_port'] == target.port
+    assert replication['role'] == 'slave' and replication['master_port'] == (target_port or target.port)
     with pytest.raises(redis.ReadOnlyError):
         source.client().set('after', '1')
     assert target.client().set('after', '1') is True
@@ -223,8 +224,8 @@ def test_interrupted_cutover_never_leaves_two_writable_primaries_and_a_rerun_con
 
 # The other step boundaries of the pause method on the source, each stalled on its way to the server (the command never
 # lands), then SIGKILL of the whole run in the worker path: the worst case, no undo and no unpause runs. Byte patterns
-# are RESP, so that a CONFIG GET of the same parameter, read while planning, does not match. (A stall at the target's
-# REPLICAOF NO ONE needs a proxy in front of the target that the source does not then take for the target's address.)
+# are RESP, so that a CONFIG GET of the same parameter, read while planning, does not match. The target's step, its
+# REPLICAOF NO ONE, has a test of its own below.
 STEP_BOUNDARIES = {
     'client-pause': b'$6\r\nCLIENT\r\n$5\r\nPAUSE',
     'guard': b'$3\r\nSET\r\n$21\r\nmin-replicas-to-write',
@@ -271,3 +272,61 @@ def test_cutover_killed_at_each_step_boundary_never_leaves_two_writable_primarie
     assert watch.accepted['target'] > 0, 'the watcher never saw the target take a write'
     assert watch.both == []
     _assert_converged(source, target, writers)
+
+
+def test_cutover_killed_while_the_target_promotion_is_on_its_way_never_leaves_two_writable_primaries(
+        tmp_path, start_server):
+    """The target's step: the module reaches the target through a second proxy, which holds its REPLICAOF NO ONE (the
+    command never lands), then the whole run is SIGKILLed in the worker path. The target announces the proxy's port
+    (replica-announce-port), so the source lists it at the address the module reaches it by, as a target behind NAT
+    would be. The source is paused and guarded, the target still a replica: when the pause expires the source is the
+    one writable primary. A re-run converges."""
+    source, target, source_proxy = _pair_behind_proxy(start_server)
+    target_proxy = StallingProxy(target.host, target.port).start()
+    target.client().config_set('replica-announce-port', target_proxy.port)
+    # the port is announced at the link's handshake: reconnect the link (a partial resync)
+    target.client().execute_command('CLIENT', 'KILL', 'TYPE', 'master')
+
+    def listed_at_proxy_port():
+        replicas = [v for k, v in source.client().info('replication').items() if k.startswith('slave')]
+        return any(int(r.get('port', 0)) == target_proxy.port and r.get('state') == 'online' for r in replicas)
+    _wait_until(listed_at_proxy_port, what='source lists the target at the proxy port')
+    target_proxy.arm(b'$9\r\nREPLICAOF\r\n$2\r\nNO', STALL)
+    writers = LiveWriters(source, target, count=2).start()
+    watch = SplitBrainWatch(source, target).start()
+    try:
+        proc = subprocess.Popen(_playbook(tmp_path, target, True, login_port=target_proxy.port), env=ansible_env(),
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, text=True)
+        try:
+            assert target_proxy.triggered.wait(120), 'the module never promoted the target: %s' % (
+                proc.communicate(timeout=60)[0][-3000:])
+            interrupted_at = time.monotonic()
+            _interrupt(proc, 'SIGKILL')
+            proc.communicate(timeout=120)
+        finally:
+            if proc.poll() is None:
+                _interrupt(proc, 'SIGKILL')
+        time.sleep(STEP_WATCH_SECONDS)
+        assert watch.both == [], 'both ends took writes in %d rounds (of %d), the first %.3f s after the kill' % (
+            len(watch.both), watch.rounds, watch.both[0] - interrupted_at)
+        # the promotion never landed: the target follows the source, which takes writes again once its pause expires
+        assert target.client().info('replication')['role'] == 'slave'
+        _wait_until(lambda: watch.accepted['source'] > 0, what='the source taking writes after its pause expired')
+        target_proxy.disarm()
+        rerun = subprocess.run(_playbook(tmp_path, target, False, name='rerun', login_port=target_proxy.port),
+                               env=ansible_env(), capture_output=True, text=True, timeout=300, check=False)
+        result = _task_result(rerun.stdout + rerun.stderr)
+        assert rerun.returncode == 0 and result['_status'] == 'changed', rerun.stdout[-3000:]
+        assert result['cutover']['recovery'] in (None, 'completed', 'reverted'), result['cutover']
+        time.sleep(0.3)  # writers that were refused move to the target
+    finally:
+        watch.stop()
+        writers.stop()
+        source_proxy.close()
+    try:
+        assert watch.accepted['target'] > 0, 'the watcher never saw the target take a write'
+        assert watch.both == []
+        _assert_converged(source, target, writers, target_port=target_proxy.port)
+    finally:
+        target_proxy.close()
+
