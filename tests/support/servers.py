@@ -154,7 +154,9 @@ RUNNERS = ('process', 'worker')
 
 
 def module_runner():
-    runner = os.environ.get('KVMIGRATE_TEST_RUNNER', 'process')
+    # the worker is the default path on the control node (plugins/plugin_utils/in_process.py), so it is the tested one;
+    # KVMIGRATE_TEST_RUNNER=process runs the suite through module processes instead
+    runner = os.environ.get('KVMIGRATE_TEST_RUNNER', 'worker')
     if runner not in RUNNERS:
         raise RuntimeError('KVMIGRATE_TEST_RUNNER is %r: set it to one of %s' % (runner, ', '.join(RUNNERS)))
     return runner
@@ -162,8 +164,9 @@ def module_runner():
 
 def run_module(name, args, check_mode=False, diff=False, timeout=300):
     """Run one module of the collection the way Ansible does (a JSON args file, a
-    separate Python process) and return its JSON result plus 'rc'. KVMIGRATE_TEST_RUNNER=worker
-    runs it in that process as the action plugin does in the Ansible worker (tests/support/worker_module.py)."""
+    separate Python process) and return its JSON result plus 'rc'. By default it runs the module through the code the
+    action plugin runs in the Ansible worker (tests/support/worker_module.py); KVMIGRATE_TEST_RUNNER=process runs it as
+    a module process."""
     payload = dict(args)
     payload['_ansible_check_mode'] = check_mode
     payload['_ansible_diff'] = diff

@@ -4,7 +4,7 @@
     python tests/support/worker_module.py MODULE_NAME ARGS_FILE
 
 ARGS_FILE holds {"ANSIBLE_MODULE_ARGS": {...}}, as for ``python -m <module> ARGS_FILE``. servers.run_module() uses
-this when KVMIGRATE_TEST_RUNNER=worker, so the integration tests exercise the in-worker path. It does not load the
+this by default (KVMIGRATE_TEST_RUNNER=process turns it off), so the integration tests exercise the in-worker path. It does not load the
 controller (0.2 s more per call): while the module runs, run_module_in_worker makes the worker look like a module
 process to ansible.module_utils anyway. The controller side (when a task may run in the worker, parsing the output)
 is tested through ansible-playbook in tests/integration/test_in_process.py."""
