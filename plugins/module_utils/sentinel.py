@@ -23,6 +23,8 @@ from ansible_collections.kvmigrate.replication.plugins.module_utils.connection i
     KvmigrateError, parse_client_list, connect, endpoint, resolve, same_endpoint)
 
 RECORD_KEY = 'kvmigrate:sentinel'
+# {new primary endpoint: its replica-priority before the shield}, on the old primary so it replicates to the new one.
+PRIORITY_KEY = 'kvmigrate:sentinel:replica-priority'
 # As long as the cutover record: a hand-over interrupted on Friday is still finished by Monday's re-run.
 RECORD_TTL_MS = 7 * 24 * 3600 * 1000
 DEFAULT_SENTINEL_PORT = 26379
@@ -441,6 +443,46 @@ class Handover(object):
         after.update((s.endpoint, None) for s in to_remove)
         return self._result(name, record, before, after)
 
+    def shield(self):
+        """While the new primary replicates an old primary that Sentinels watch, they learn it as a replica (the old
+        primary's INFO lists it) and, should the old primary fail, may promote it half-synced. replica-priority 0 makes
+        Sentinel never promote it; its value before is kept in PRIORITY_KEY on the old primary, and ``monitor`` sets it
+        back once the new primary took over."""
+        pair = self.pair
+        pair.require_every_sentinel()
+        old = pair.old_primary
+        if old is None:
+            raise KvmigrateError("%s; nothing was changed: the replica-priority of %s is kept on the old primary before "
+                                 "it is changed." % ('; '.join(pair.errors).rstrip('.'), pair.new_primary.endpoint))
+        record = pair.read_record()
+        name = pair.master_name(record)
+        pair.refuse_unknown(name)
+        before = self._views(name) if name else {}
+        watched = name is not None and any(pair.end_of(s.master(name)) == 'old' for s in pair.sentinels if s.master(name))
+        if pair.status['old'].get('role') != info_utils.ROLE_PRIMARY or not watched:
+            # cut over already, or no Sentinel watches the old primary: no Sentinel can promote the new one from it
+            return self._result(name, record, before, before)
+        current = int(pair.new_primary.config_get('replica-priority') or 0)
+        kept = old.call('HGET', PRIORITY_KEY, pair.new_primary.endpoint)
+        if kept is None and current != 0:
+            self._send(old, 'HSET', PRIORITY_KEY, pair.new_primary.endpoint, current)
+            self._send(old, 'PEXPIRE', PRIORITY_KEY, RECORD_TTL_MS)
+        if current != 0:
+            self._send(pair.new_primary, 'CONFIG', 'SET', 'replica-priority', 0)
+        result = self._result(name, record, before, before)
+        result['replica_priority'] = dict(before=current, after=0)
+        return result
+
+    def _unshield(self):
+        """The new primary's replica-priority back to its value before the shield, once it is the primary."""
+        new = self.pair.new_primary
+        kept = new.call('HGET', PRIORITY_KEY, new.endpoint)
+        if kept is None:
+            return
+        if int(new.config_get('replica-priority') or 0) != int(kept):
+            self._send(new, 'CONFIG', 'SET', 'replica-priority', int(kept))
+        self._send(new, 'HDEL', PRIORITY_KEY, new.endpoint)
+
     def monitor(self):
         pair = self.pair
         if pair.status['new'].get('role') != info_utils.ROLE_PRIMARY:
@@ -492,6 +534,7 @@ class Handover(object):
         for error in replica_errors:
             pair.warnings.append("%s; it was not moved to the new primary %s, so move it by hand (REPLICAOF %s %s)." % (
                 error[0].upper() + error[1:], pair.new_primary.endpoint, address[0], address[1]))
+        self._unshield()
         if record:
             self._send(pair.new_primary, 'DEL', RECORD_KEY)
         after = dict((s.endpoint, '%s at %s' % (name, endpoint(*address))) for s in pair.sentinels)

@@ -28,6 +28,12 @@ description:
     monitors the new primary with the recorded settings is left alone. So a re-run, another AWX slice or a run killed
     at any step converges, and a finished hand-over reports C(changed=false).
   - O(state=monitored) refuses while the new primary is still a replica.
+  - Before the new primary starts to replicate (O(state=shielded)), it gets C(replica-priority 0) when a listed
+    Sentinel monitors the old primary. Those Sentinels learn it as a replica of the old primary once it syncs, and
+    would otherwise be free to promote it, half-synced, should the old primary fail during the migration. Its value
+    before is kept in the hash C(kvmigrate:sentinel:replica-priority) on the old primary (which replicates it), and
+    O(state=monitored) sets it back once the new primary took over. A pair already cut over, or whose old primary no
+    listed Sentinel monitors, is left alone.
 author:
   - kvmigrate.replication maintainers (@kvmigrate)
 extends_documentation_fragment:
@@ -36,10 +42,10 @@ extends_documentation_fragment:
 options:
   state:
     description:
-      - V(released) before the cutover, V(monitored) after it.
+      - V(shielded) before the new primary replicates, V(released) before the cutover, V(monitored) after it.
     type: str
     required: true
-    choices: [released, monitored]
+    choices: [shielded, released, monitored]
   auth_user:
     description:
       - C(auth-user) the Sentinels use for the new primary and its replicas. Defaults to O(login_user).
@@ -63,6 +69,16 @@ seealso:
 '''
 
 EXAMPLES = r'''
+- name: Keep the Sentinels from promoting the target while it replicates
+  kvmigrate.replication.sentinel_master:
+    state: shielded
+    login_host: redis-new.example.com
+    login_password: "{{ target_password }}"
+    source_host: redis-old.example.com
+    primary_password: "{{ source_password }}"
+    sentinels: [10.0.0.21:26379, 10.0.0.22:26379, 10.0.0.23:26379]
+    sentinel_password: "{{ sentinel_password }}"
+  delegate_to: localhost
 - name: Make every Sentinel forget the old primary before the cutover
   kvmigrate.replication.sentinel_master:
     state: released
@@ -109,6 +125,12 @@ commands:
   type: list
   elements: str
   sample: ["10.0.0.11:6379: SET kvmigrate:sentinel {...} PX 604800000", "10.0.0.21:26379: SENTINEL REMOVE mymaster"]
+replica_priority:
+  description: With O(state=shielded), when a Sentinel monitors the old primary, the new primary's C(replica-priority)
+    before and after.
+  returned: when shielded
+  type: dict
+  sample: {"before": 100, "after": 0}
 record:
   description: The hand-over record used (master name, C(settings) per Sentinel id, C(new_primary) address,
     C(replicas)); null when there was none.
@@ -131,7 +153,7 @@ def argument_spec():
     spec = connection_argument_spec()
     spec.update(sentinel_utils.sentinel_argument_spec())
     spec.update(
-        state=dict(type='str', required=True, choices=['released', 'monitored']),
+        state=dict(type='str', required=True, choices=['shielded', 'released', 'monitored']),
         auth_user=dict(type='str'),
         auth_password=dict(type='str', no_log=True),
     )
@@ -148,7 +170,7 @@ def run(params, check_mode=False):
                     diff=dict(before=dict(sentinels={}), after=dict(sentinels={})))
     handover = sentinel_utils.Handover(params, check_mode=check_mode)
     try:
-        return handover.release() if params['state'] == 'released' else handover.monitor()
+        return dict(shielded=handover.shield, released=handover.release, monitored=handover.monitor)[params['state']]()
     finally:
         handover.close()
 
