@@ -135,20 +135,23 @@ def replica_buffer_limit(config_value):
 class FullSyncRestarts(object):
     """Counts the full syncs of one target that began and were abandoned before finishing.
 
-    A sync counts as begun once the source lists the target as a replica (``wait_bgsave``, ``send_bulk``), the target
-    has received snapshot bytes (Redis family), or ROLE says ``full_sync`` (Dragonfly). It counts as abandoned when,
-    before the target is synced, the target stops syncing, its received bytes start again from fewer, Dragonfly's ROLE
-    falls back to ``preparation``/``connecting``, the source stops listing the target, or the source's ``sync_full``
-    rises while it lists the target as waiting for a new snapshot after the transfer had begun. The source's counter
-    alone would also count other replicas' syncs, so it is read only with this target's own state."""
+    Dragonfly targets say so themselves: ROLE goes from ``full_sync`` back to ``preparation``/``connecting``.
+
+    For the Redis family only the source's word counts. The source listed the target as a replica in a full sync
+    (``wait_bgsave``/``send_bulk``), then stopped listing it (it dropped the link: the output-buffer limit, a timeout),
+    and then listed it in a full sync again with its ``sync_full`` higher than when the dropped attempt began. The
+    target's own flags (sync in progress, bytes received) also flip during a handshake that is merely slow, or a
+    transfer the source holds back, so they are never counted alone; and the source's counter alone also counts other
+    replicas' syncs. A restart is counted when the new attempt is seen."""
 
     def __init__(self):
         self.count = 0
         self.first_sync_full = None
         self.last_sync_full = None
-        self._attempt = None  # None, or 'waiting' / 'transfer': how far the current sync got
-        self._read_bytes = None
+        self._attempt = False  # the source listed the target in a full sync that has not finished
+        self._dropped = False  # ... and then stopped listing it
         self._sync_full_at_attempt = None
+        self._dragonfly_full_sync = False
         self._listed = False
         self._entry = None
 
@@ -164,52 +167,34 @@ class FullSyncRestarts(object):
             self.last_sync_full = source_sync_full
         if status.get('synced'):
             self.count = 0
-            self._attempt = None
+            self._attempt = self._dropped = self._dragonfly_full_sync = False
+        elif status.get('flavor') == info_utils.FLAVOR_DRAGONFLY and status.get('role_state'):
+            self._observe_dragonfly(status['role_state'])
         else:
-            if self._attempt and self._abandoned(status, source_entry, source_sync_full):
-                self.count += 1
-                self._attempt = None
-            progress = self._progress(status, source_entry)
-            if progress and (self._attempt is None or progress == 'transfer'):
-                if self._attempt is None:
-                    self._sync_full_at_attempt = source_sync_full
-                self._attempt = progress
-        self._read_bytes = status.get('sync_read_bytes') if status.get('sync_in_progress') else None
+            self._observe_source(source_entry, source_sync_full)
         self._listed = source_entry is not None
         self._entry = source_entry
         return self.count
 
-    @staticmethod
-    def _progress(status, source_entry):
-        """'transfer' once the snapshot flows, 'waiting' while the source prepares it, else None."""
-        if status.get('flavor') == info_utils.FLAVOR_DRAGONFLY and status.get('role_state'):
-            if status['role_state'] == 'full_sync':
-                return 'transfer'
-        elif status.get('sync_in_progress') and status.get('sync_read_bytes'):
-            return 'transfer'
-        state = (source_entry or {}).get('state')
-        if state == 'send_bulk':
-            return 'transfer'
-        if state == 'wait_bgsave':
-            return 'waiting'
-        return None
+    def _observe_dragonfly(self, role_state):
+        if role_state == 'full_sync':
+            self._dragonfly_full_sync = True
+        elif role_state in _DRAGONFLY_BEFORE_FULL_SYNC and self._dragonfly_full_sync:
+            self.count += 1
+            self._dragonfly_full_sync = False
 
-    def _abandoned(self, status, source_entry, source_sync_full):
-        role_state = status.get('role_state')
-        if status.get('flavor') == info_utils.FLAVOR_DRAGONFLY and role_state:
-            if role_state in _DRAGONFLY_BEFORE_FULL_SYNC:
-                return True
-        elif not status.get('sync_in_progress'):
-            return True
-        else:
-            read = status.get('sync_read_bytes')
-            if read is not None and self._read_bytes is not None and read < self._read_bytes:
-                return True
-        if self._listed and source_entry is None:
-            return True
-        source_rose = source_sync_full is not None and self._sync_full_at_attempt is not None \
-            and source_sync_full > self._sync_full_at_attempt
-        return self._attempt == 'transfer' and source_rose and (source_entry or {}).get('state') == 'wait_bgsave'
+    def _observe_source(self, source_entry, source_sync_full):
+        in_full_sync = (source_entry or {}).get('state') in ('wait_bgsave', 'send_bulk')
+        if self._attempt and source_entry is None:
+            self._dropped = True
+        if not in_full_sync:
+            return
+        if self._dropped and source_sync_full is not None and self._sync_full_at_attempt is not None \
+                and source_sync_full > self._sync_full_at_attempt:
+            self.count += 1
+        if not self._attempt or self._dropped:
+            self._sync_full_at_attempt = source_sync_full
+        self._attempt, self._dropped = True, False
 
 
 class SyncWaiter(object):

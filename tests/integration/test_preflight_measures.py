@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from tests.support.cluster import cluster_port
 from tests.support.servers import RedisServer, fill, server_binaries
 from tests.support.tls import TlsRedisServer, make_pki
 from tests.support.writers import LiveWriters
@@ -152,7 +153,8 @@ def test_keys_in_a_database_the_target_lacks_are_a_blocker(start_server, run_mod
 def test_cluster_mode_on_either_end_is_a_blocker(start_server, run_module):
     binary = server_binaries()['7.0.15']
     source = start_server(binary, name='source')
-    target = start_server(binary, name='target-cluster', extra=['cluster-enabled yes'])
+    # a cluster node needs its bus port (port + 10000) below 65536 and free
+    target = start_server(binary, name='target-cluster', extra=['cluster-enabled yes'], port=cluster_port())
     result, findings = _check(run_module, target, source)
     cluster = findings['cluster_mode']
     assert cluster['severity'] == 'blocker'

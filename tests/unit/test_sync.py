@@ -162,26 +162,38 @@ def _dragonfly_target(role_state, version='1.25.2'):
     return info.replication_status(text, ['replica', '127.0.0.1', '6379', role_state])
 
 
-def test_redis_transfer_that_drops_three_times_counts_three_restarts():
+WAITING = dict(ip='127.0.0.1', port=39651, state='wait_bgsave', offset=0, lag=0)
+SENDING = dict(ip='127.0.0.1', port=39651, state='send_bulk', offset=0, lag=0)
+
+
+def test_redis_transfer_the_source_drops_and_starts_again_counts_once_per_new_attempt():
+    # Redis 7.0 with the replica output-buffer limit too small: send_bulk, dropped, a new full sync, and so on.
+    restarts = FullSyncRestarts()
+    for sync_full in (5, 6, 7, 8):
+        restarts.observe(_redis_target(1, 0), WAITING, sync_full)
+        restarts.observe(_redis_target(1, 81892), SENDING, sync_full)
+        restarts.observe(_redis_target(0, 0), None, sync_full)
+    assert restarts.count == 3
+    assert (restarts.first_sync_full, restarts.last_sync_full) == (5, 8)
+
+
+def test_the_targets_own_flags_never_count_without_the_source():
+    # a handshake that is merely slow, or a transfer the source holds back, flips these too
     restarts = FullSyncRestarts()
     for dummy in range(3):
         restarts.observe(_redis_target(1, 0))
         restarts.observe(_redis_target(1, 81892))
         restarts.observe(_redis_target(0, 0))
-    assert restarts.count == 3
-
-
-def test_a_transfer_that_starts_again_between_two_polls_counts_by_its_bytes():
-    restarts = FullSyncRestarts()
     for read in (90000, 400000, 20000, 300000, 10000):
         restarts.observe(_redis_target(1, read))
-    assert restarts.count == 2
+    assert restarts.count == 0
 
 
 def test_a_sync_that_finishes_resets_the_count():
     restarts = FullSyncRestarts()
-    restarts.observe(_redis_target(1, 5000))
-    restarts.observe(_redis_target(0, 0))
+    restarts.observe(_redis_target(1, 0), WAITING, 5)
+    restarts.observe(_redis_target(0, 0), None, 5)
+    restarts.observe(_redis_target(1, 0), WAITING, 6)
     assert restarts.count == 1
     restarts.observe(SYNCED_REPLICA)
     assert restarts.count == 0
@@ -197,28 +209,37 @@ def test_a_refused_handshake_is_no_full_sync_and_never_counts():
 
 def test_source_dropping_a_target_that_waits_for_its_snapshot_counts_once_per_drop():
     # Redis 6.2 with a disk snapshot: the buffer limit drops the replica during BGSAVE, before any byte reaches it.
-    waiting = dict(ip='127.0.0.1', port=39651, state='wait_bgsave', offset=0, lag=0)
     restarts = FullSyncRestarts()
-    for sync_full in (5, 6, 7):
-        restarts.observe(_redis_target(1, 0), waiting, sync_full)
+    for sync_full in (5, 6, 7, 8):
+        restarts.observe(_redis_target(1, 0), WAITING, sync_full)
         restarts.observe(_redis_target(1, 0), None, sync_full)
     assert restarts.count == 3
-    assert (restarts.first_sync_full, restarts.last_sync_full) == (5, 7)
 
 
-def test_other_replicas_full_syncs_do_not_count_as_this_targets_restarts():
-    sending = dict(ip='127.0.0.1', port=39651, state='send_bulk', offset=0, lag=0)
+def test_a_target_that_waits_while_siblings_full_sync_never_counts():
+    # the source's sync_full rises for other replicas while this one stays listed
     restarts = FullSyncRestarts()
-    for read, sync_full in ((1000, 5), (5000, 6), (9000, 7), (20000, 9)):
-        restarts.observe(_redis_target(1, read), sending, sync_full)
+    for sync_full in (5, 6, 7, 9):
+        restarts.observe(_redis_target(1, 0), WAITING, sync_full)
+    for read, sync_full in ((1000, 9), (5000, 10), (9000, 11), (20000, 12)):
+        restarts.observe(_redis_target(1, read), SENDING, sync_full)
+    assert restarts.count == 0
+
+
+def test_a_dropped_link_that_comes_back_with_a_partial_resync_does_not_count():
+    restarts = FullSyncRestarts()
+    restarts.observe(_redis_target(1, 1000), SENDING, 5)
+    restarts.observe(_redis_target(0, 0), None, 5)
+    online = dict(SENDING, state='online')
+    restarts.observe(_redis_target(0, 0, link='up'), online, 5)
     assert restarts.count == 0
 
 
 def test_a_source_that_did_not_answer_says_nothing_about_the_listing():
-    waiting = dict(ip='127.0.0.1', port=39651, state='wait_bgsave', offset=0, lag=0)
     restarts = FullSyncRestarts()
-    restarts.observe(_redis_target(1, 0), waiting, 5)
+    restarts.observe(_redis_target(1, 0), WAITING, 5)
     restarts.observe(_redis_target(1, 0), None, None, source_read=False)
+    restarts.observe(_redis_target(1, 0), WAITING, 6)
     assert restarts.count == 0
 
 
