@@ -11,6 +11,8 @@ them already (masterauth on every node is the password of every other)."""
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import multiprocessing
+import os
 import time
 
 from ansible_collections.kvmigrate.replication.plugins.module_utils import info as info_utils
@@ -79,13 +81,47 @@ def format_slots(ranges):
     return ','.join('%d-%d' % (start, end) if end != start else str(start) for start, end in sorted(ranges))
 
 
+def controller_gone():
+    """True when this code runs in an Ansible worker (the action plugins run the cluster modules there) whose
+    ansible-playbook process is gone. Ansible starts each worker in a session of its own (os.setsid), so killing
+    ansible-playbook, even its whole process group, leaves the worker running: it would go on moving shard after shard
+    of the looped task, unseen, and race the run started to resume. Run as a module process it cannot tell (False)."""
+    parent = multiprocessing.parent_process()
+    return parent is not None and os.getppid() != parent.pid
+
+
+def refuse_without_controller(node_endpoint, before):
+    """Stop between two steps once the ansible-playbook that started this worker is gone (``controller_gone``)."""
+    if controller_gone():
+        raise KvmigrateError(
+            "%s: the ansible-playbook that started this task (pid %s) is gone, so this run stopped before %s and changed "
+            "nothing more; run the playbook again to resume from what the cluster shows done." % (
+                node_endpoint, multiprocessing.parent_process().pid, before), cause='controller_gone')
+
+
+def root_master_id(by_id, node, hops=8):
+    """The id of the master whose shard ``node`` belongs to. Right after a failover the other replicas of the old
+    master still name it, now a replica itself, until the cluster re-points them: follow the chain up."""
+    current = node
+    for _hop in range(hops):
+        if current['role'] == 'master':
+            return current['id']
+        upstream = by_id.get(current.get('master_id'))
+        if upstream is None:
+            return current.get('master_id')
+        current = upstream
+    return current['id']
+
+
 def shards_of(nodes):
-    """The shards: one per master that owns slots, ordered by its first slot, with its replicas."""
+    """The shards: one per master that owns slots, ordered by its first slot, with its replicas (a replica of one of
+    its replicas counts too, see ``root_master_id``)."""
+    by_id = dict((n['id'], n) for n in nodes)
     shards = []
     for master in nodes:
         if master['role'] != 'master' or not master['slots']:
             continue
-        replicas = [n for n in nodes if n['role'] == 'replica' and n['master_id'] == master['id']]
+        replicas = [n for n in nodes if n['role'] == 'replica' and root_master_id(by_id, n) == master['id']]
         shards.append(dict(master=master, replicas=sorted(replicas, key=lambda n: (n['host'] or '', n['port'] or 0)),
                            slots=sorted(master['slots']), first_slot=min(s for s, _e in master['slots'])))
     return sorted(shards, key=lambda shard: shard['first_slot'])
@@ -190,18 +226,22 @@ class Cluster(object):
 
     # -- connections ----------------------------------------------------------------------------------------------------
     def server(self, host, port, what='cluster node'):
+        """The one connection to the node at host:port, however it is spelled (compared resolved): a second one to the
+        same node would see this one's claim (claim_operation) as another operation's and refuse."""
         key = endpoint(host, port)
         if key not in self._servers:
-            self._servers[key] = connect(self.params, host=host, port=port, what=what)
+            known = next((s for s in self._servers.values() if same_endpoint(s.host, s.port, host, port)), None)
+            self._servers[key] = known or connect(self.params, host=host, port=port, what=what)
         return self._servers[key]
 
     def drop(self, host, port):
-        server = self._servers.pop(endpoint(host, port), None)
+        server = self._servers.get(endpoint(host, port))
         if server is not None:
+            self._servers = dict((k, s) for k, s in self._servers.items() if s is not server)
             server.close()
 
     def close(self):
-        for server in self._servers.values():
+        for server in set(self._servers.values()):
             server.close()
         self._servers = {}
 
@@ -267,6 +307,7 @@ class Cluster(object):
             value = predicate()
             if value:
                 return value
+            refuse_without_controller(node_endpoint, 'waiting for %s' % what)
             if self.clock() >= deadline:
                 raise KvmigrateError("%s: %s did not happen within cluster_timeout=%s s. Check that the nodes reach each "
                                      "other on their cluster bus ports (port + 10000) and run again." % (
@@ -323,26 +364,39 @@ class ShardReplacement(object):
             found.append(dict(server=server, id=node_id, myself=myself, spec=spec))
         return found
 
+    @staticmethod
+    def _in_shard(node, shard, members):
+        """Whether a new node already belongs to ``shard``. Its own CLUSTER NODES says whom it replicates: the seed
+        hears of a CLUSTER REPLICATE only through gossip, and a resumed run that trusted the seed's older view would
+        take the node for an outsider and refuse it for the keys it synced from the shard."""
+        if node['id'] == shard['master']['id'] or node['id'] in set(r['id'] for r in shard['replicas']):
+            return True
+        myself = node['myself']
+        if myself['role'] != 'replica':
+            return False
+        return root_master_id(members, dict(myself, id=node['id'])) == shard['master']['id']
+
     def plan(self):
         """The steps still to do, from what the cluster and the new nodes report."""
+        refuse_without_controller(self.cluster.seed.endpoint, 'planning the shard of slot %s' % self.slot)
         self.cluster.require_healthy('before the shard of slot %s moves' % self.slot)
         shard = self._shard()
         new = self._describe_new()
         members = dict((n['id'], n) for n in self.cluster.view())
-        shard_ids = set([shard['master']['id']] + [r['id'] for r in shard['replicas']])
         steps = []
         for node in new:
+            node['in_shard'] = self._in_shard(node, shard, members)
             if node['id'] not in members or members[node['id']]['handshake']:
                 if node['myself']['slots']:
                     raise KvmigrateError("New node %s serves slots %s of another cluster: give a node that is empty "
                                          "and belongs to no cluster (CLUSTER RESET on it)." % (
                                              node['server'].endpoint, format_slots(node['myself']['slots'])))
                 steps.append(('meet', node))
-            elif node['id'] not in shard_ids and members[node['id']]['slots']:
+            elif not node['in_shard'] and members[node['id']]['slots']:
                 raise KvmigrateError("New node %s already serves slots %s of this cluster, another shard than the one "
                                      "of slot %s: fix the pairing in the inventory." % (
                                          node['server'].endpoint, format_slots(members[node['id']]['slots']), self.slot))
-            if node['id'] not in shard_ids:
+            if not node['in_shard']:
                 keys = node['server'].key_count()
                 if keys:
                     raise KvmigrateError("New node %s holds %d keys, which joining a shard as a replica would discard: "
@@ -351,7 +405,7 @@ class ShardReplacement(object):
         leader = new[0]
         if shard['master']['id'] != leader['id']:
             for node in new:
-                if node['id'] not in shard_ids:
+                if not node['in_shard']:
                     steps.append(('replicate', node))
             for node in new:
                 steps.append(('sync', node))
@@ -378,6 +432,8 @@ class ShardReplacement(object):
 
         for step, node in steps:
             server = node['server']
+            if not self.check_mode:
+                refuse_without_controller(server.endpoint, 'the %s step' % step)
             if not self.check_mode and step != 'sync':
                 self.cluster.require_healthy('before the %s step of %s' % (step, server.endpoint))
             if step == 'meet':
@@ -522,6 +578,7 @@ class ShardReplacement(object):
                     "is reachable and that the replica is in sync, then run again." % (
                         server.endpoint, self.slot, self.failover_timeout, attempts,
                         endpoint(old_master['host'], old_master['port'])))
+            refuse_without_controller(server.endpoint, 'CLUSTER FAILOVER attempt %d' % (attempts + 1))
 
 
 class Removal(object):
@@ -538,15 +595,17 @@ class Removal(object):
         self._claimed = set()
 
     def _views(self, members):
-        """Each reachable member's own list of nodes: {member id: nodes}."""
+        """Each member's own list of nodes: {member id: nodes, or the error sentence when it did not answer}. A member
+        the seed flags failing is asked too: under load the flag (fail?) is gossip that may be stale, and a node left
+        out would keep listing the old nodes for good."""
         views = {}
         for member in members:
-            if member['failed'] or member['handshake'] or not member['port']:
+            if member['handshake'] or not member['port']:
                 continue
             try:
                 views[member['id']] = self.cluster.nodes(self.cluster.server(member['host'], member['port']))
-            except KvmigrateError:
-                views[member['id']] = None
+            except KvmigrateError as exc:
+                views[member['id']] = exc.msg
         return views
 
     def _leaving(self, members):
@@ -601,6 +660,8 @@ class Removal(object):
             self.cluster.sleep(POLL)
 
     def run(self):
+        if not self.check_mode:
+            refuse_without_controller(self.cluster.seed.endpoint, 'old nodes leave')
         self.cluster.require_healthy('before old nodes leave')
         members = self.cluster.view()
         seed_id = next(n['id'] for n in members if n['myself'])
@@ -610,15 +671,32 @@ class Removal(object):
         changed = False
         removed = []
         for _attempt in range(3):
-            views = self._views([m for m in members])
-            known_anywhere = dict((n['id'], n) for view in views.values() if view for n in view)
+            views = self._views(members)
+            known_anywhere = {}
+            while True:
+                # the seed may not list yet the node that joined last (gossip): ask every node that any node lists
+                known_anywhere = dict((n['id'], dict(n, myself=False, failed=False)) for view in views.values()
+                                      if isinstance(view, list) for n in view)
+                unasked = [n for n in known_anywhere.values() if n['id'] not in views]
+                if not unasked:
+                    break
+                views.update(self._views(unasked))
+                views.update(dict((n['id'], None) for n in unasked if n['id'] not in views))
             leaving = self._leaving(list(known_anywhere.values()))
-            staying = [m for m in members if m['id'] not in leaving]
+            staying = [n for n in known_anywhere.values() if n['id'] not in leaving and views.get(n['id']) is not None]
+            silent = next((m for m in staying if isinstance(views.get(m['id']), str)), None)
+            if silent is not None and leaving:
+                raise KvmigrateError(
+                    "Node %s, which stays in the cluster, did not answer CLUSTER NODES (%s), so it would keep listing the "
+                    "old nodes: nothing was removed. Bring it back, or forget it first, and run again." % (
+                        endpoint(silent['host'], silent['port']), views[silent['id']].rstrip('.')))
             to_forget = [(m, node_id) for m in staying for node_id in leaving
                          if views.get(m['id']) and any(n['id'] == node_id for n in views[m['id']])]
             if not to_forget:
                 break
             self._refuse_unsafe(leaving)
+            if not self.check_mode:
+                refuse_without_controller(self.cluster.seed.endpoint, 'CLUSTER FORGET of %d old nodes' % len(leaving))
             for member, node_id in to_forget:
                 address = endpoint(member['host'], member['port'])
                 self.commands.append('%s: CLUSTER FORGET %s' % (address, node_id))
@@ -692,7 +770,10 @@ def describe_cluster(cluster, new_nodes=None):
             raise KvmigrateError(exc.msg)
         member = by_id.get(node['id'])
         if member is not None and not member['handshake']:
-            master_id = member['id'] if member['role'] == 'master' else member['master_id']
+            # the node's own view of itself: after an interrupted run the seed may not have heard yet (gossip) that
+            # it replicates a master, and placing it in another shard would refuse it for the keys it holds
+            myself = next((n for n in cluster.nodes(server) if n['myself']), member)
+            master_id = root_master_id(by_id, dict(member, role=myself['role'], master_id=myself['master_id']))
             shard = next((s for s in shards if s['master']['id'] == master_id), None)
             if shard is not None:
                 node['shard'] = shard['first_slot']

@@ -1,5 +1,6 @@
 """Replacing every node of a live Redis Cluster (playbooks/migrate_cluster.yml and the cluster_* modules) on real
 servers: a 3-master cluster with one replica each, a RedisCluster writer on every shard, six new nodes."""
+import ast
 import os
 import signal
 import subprocess
@@ -8,6 +9,8 @@ import time
 
 import pytest
 
+from ansible_collections.kvmigrate.replication.plugins.module_utils import cluster as cluster_utils
+from ansible_collections.kvmigrate.replication.plugins.module_utils.connection import claim_operation
 from tests.support import cluster as cluster_support
 from tests.support import servers as support
 
@@ -72,6 +75,56 @@ def _nodes_text(server):
     return server.client().execute_command('CLUSTER', 'NODES')
 
 
+def _children(pid):
+    """The pids of the processes whose parent is ``pid``."""
+    found = []
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            with open('/proc/%s/stat' % entry) as stat:
+                fields = stat.read().rsplit(')', 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(entry))
+    return found
+
+
+def _running(pid):
+    try:
+        with open('/proc/%d/stat' % pid) as stat:
+            return stat.read().rsplit(')', 1)[1].split()[0] != 'Z'
+    except OSError:
+        return False
+
+
+def _new_masters(servers):
+    """The nodes of ``servers`` that call themselves the master of slots (their own CLUSTER NODES)."""
+    mine = []
+    for server in servers:
+        myself = next(line.split() for line in _nodes_text(server).splitlines() if 'myself' in line.split()[2])
+        if 'master' in myself[2] and len(myself) > 8:
+            mine.append(server.port)
+    return mine
+
+
+def _state(servers):
+    """Each node's CLUSTER NODES and its kvmigrate clients, for a failure message: which node saw what."""
+    lines = []
+    for server in servers:
+        try:
+            client = server.client()
+            lines.append('--- %s (%s)' % (server.port, client.execute_command('CLUSTER', 'MYID')))
+            lines.append(client.execute_command('CLUSTER', 'NODES').strip())
+            lines.extend('client ' + c for c in client.execute_command('CLIENT', 'LIST').splitlines() if 'kvmigrate' in c)
+        except Exception as exc:  # a diagnostic must not hide the failure it explains
+            lines.append('--- %s: %s' % (server.port, exc))
+    lines.append(subprocess.run(['ps', '-eo', 'pid,ppid,sid,etimes,args'], capture_output=True, text=True,
+                                check=False).stdout)
+    return '\n'.join(lines)
+
+
 def test_playbook_replaces_every_node_with_writes_and_converges_after_a_kill(tmp_path, nodes):
     old = cluster_support.create_cluster(nodes(6, 'old'), replicas=1, password=PASSWORD)
     new = nodes(6, 'new')
@@ -103,11 +156,20 @@ def test_playbook_replaces_every_node_with_writes_and_converges_after_a_kill(tmp
             time.sleep(0.05)
         assert proc.poll() is None, 'the playbook ended before it could be killed mid-way (rc %s)' % proc.returncode
         assert moved == 1
+        # Ansible starts each worker in a session of its own: the process group's SIGKILL leaves the worker running
+        # the shards loop; it must notice that its ansible-playbook is gone and stop before moving another shard
+        workers = _children(proc.pid)
+        assert workers, 'ansible-playbook %d has no worker process' % proc.pid
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
+        deadline = time.time() + 90
+        while time.time() < deadline and any(_running(pid) for pid in workers):
+            time.sleep(0.1)
+        assert not any(_running(pid) for pid in workers), 'the killed run left its worker running: %s' % workers
+        assert len(_new_masters(new)) == 1, 'the killed run went on moving shards: %s' % _state(old + new)
 
         rc, output = _run(inventory)
-        assert rc == 0, output[-4000:]
+        assert rc == 0, output[-4000:] + '\n' + _state(old + new)
         time.sleep(0.5)
     finally:
         acked, _gaps = writer.stop()
@@ -120,7 +182,8 @@ def test_playbook_replaces_every_node_with_writes_and_converges_after_a_kill(tmp
     old_ids = _ids(old)
     for node in new:
         listed = set(line.split()[0] for line in _nodes_text(node).splitlines())
-        assert listed == _ids(new), 'node %d still lists old nodes %s' % (node.port, listed & old_ids)
+        assert listed == _ids(new), 'node %d still lists old nodes %s: %s\n%s' % (
+            node.port, listed & old_ids, output[-3000:], _state(old + new))
         assert 'cluster_state:ok' in node.client().execute_command('CLUSTER', 'INFO')
     for node in old:
         assert 'cluster_known_nodes:1' in node.client().execute_command('CLUSTER', 'INFO')
@@ -134,3 +197,66 @@ def test_playbook_replaces_every_node_with_writes_and_converges_after_a_kill(tmp
     assert PASSWORD not in output
     report = (tmp_path / 'reports' / 'cluster-migration.json').read_text()
     assert '"shards"' in report and PASSWORD not in report
+
+
+# A stand-in for ansible-playbook and its worker: a process forks a worker the way Ansible does (multiprocessing, fork)
+# and is then killed; the worker reports what controller_gone() said before and after.
+ORPHAN_SCRIPT = """
+import multiprocessing, os, signal, sys, time
+from ansible_collections.kvmigrate.replication.plugins.module_utils.cluster import controller_gone, refuse_without_controller
+
+def worker(path):
+    seen = [controller_gone()]
+    deadline = time.time() + 20
+    while time.time() < deadline and not controller_gone():
+        time.sleep(0.02)
+    seen.append(controller_gone())
+    try:
+        refuse_without_controller('127.0.0.1:7000', 'the meet step')
+        seen.append('went on')
+    except Exception as exc:
+        seen.append(exc.msg)
+    with open(path + '.part', 'w') as report:
+        report.write(repr(seen))
+    os.rename(path + '.part', path)
+
+if __name__ == '__main__':
+    multiprocessing.get_context('fork').Process(target=worker, args=(sys.argv[1],)).start()
+    time.sleep(0.5)
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_worker_whose_ansible_playbook_was_killed_stops_at_its_next_step(tmp_path):
+    report = tmp_path / 'seen.txt'
+    script = tmp_path / 'orphan.py'
+    script.write_text(ORPHAN_SCRIPT)
+    proc = subprocess.Popen([sys.executable, str(script), str(report)], env=support.ansible_env())
+    assert proc.wait(timeout=60) == -signal.SIGKILL
+    deadline = time.time() + 30
+    while time.time() < deadline and not report.exists():
+        time.sleep(0.05)
+    seen = ast.literal_eval(report.read_text())
+    assert seen[:2] == [False, True]
+    assert seen[2].startswith('127.0.0.1:7000: the ansible-playbook that started this task (pid %d) is gone' % proc.pid), seen
+    assert 'stopped before the meet step' in seen[2] and 'run the playbook again' in seen[2]
+    # the test process itself is no Ansible worker: nothing to stop for
+    assert not cluster_utils.controller_gone()
+
+
+def test_one_connection_per_node_however_its_address_is_spelled(start_server):
+    server = start_server(password=PASSWORD)
+    params = dict(login_host='127.0.0.1', login_port=server.port, login_user=None, login_password=PASSWORD, tls=False,
+                  connect_timeout=5.0, cluster_timeout=5.0, seeds=[])
+    cluster = cluster_utils.Cluster(params)
+    try:
+        first = cluster.server('127.0.0.1', server.port)
+        claim_operation(first, 'cluster_replace')
+        second = cluster.server('localhost', server.port, what='new node')
+        assert second is first
+        # a second connection would have found the first one's claim and refused
+        claim_operation(second, 'cluster_replace')
+    finally:
+        cluster.close()
+    names = [line for line in server.client().execute_command('CLIENT', 'LIST').splitlines() if 'kvmigrate' in line]
+    assert names == [], 'connections left open after close(): %s' % names

@@ -101,3 +101,34 @@ def test_node_specs_refuse_unknown_keys_and_bad_ports():
         cluster.node_specs([dict(host='a', prot=1)])
     with pytest.raises(KvmigrateError, match='not a TCP port'):
         cluster.node_specs([dict(host='a', port=70000)])
+
+
+# The seed has not heard yet that the new node ggg (its own view: a replica of bbb) replicates shard 5461
+SEED_BEFORE_GOSSIP = NODES_70 + "ggg 127.0.0.1:7007@17007, master - 0 1 0 connected\n"
+
+
+def _new_node(node_id, own_line):
+    return dict(id=node_id, myself=cluster.parse_nodes(own_line)[0])
+
+
+@pytest.mark.parametrize('own_line, shard_slot, expected', [
+    ('ggg 127.0.0.1:7007@17007 myself,slave bbb 0 1 2 connected', 5461, True),
+    ('ggg 127.0.0.1:7007@17007 myself,slave bbb 0 1 2 connected', 10923, False),
+    # right after a failover it may still name the old master, now a replica of the shard's new master
+    ('ggg 127.0.0.1:7007@17007 myself,slave eee 0 1 2 connected', 5461, True),
+    ('ggg 127.0.0.1:7007@17007 myself,master - 0 1 0 connected', 5461, False),
+])
+def test_a_new_node_belongs_to_the_shard_its_own_view_names_before_the_seed_hears_of_it(own_line, shard_slot, expected):
+    members = cluster.parse_nodes(SEED_BEFORE_GOSSIP)
+    shard = cluster.shard_of_slot(cluster.shards_of(members), shard_slot)
+    by_id = dict((n['id'], n) for n in members)
+    assert cluster.ShardReplacement._in_shard(_new_node('ggg', own_line), shard, by_id) is expected
+
+
+def test_a_node_the_seed_lists_in_the_shard_belongs_to_it_whatever_it_says():
+    members = cluster.parse_nodes(NODES_70)
+    shard = cluster.shard_of_slot(cluster.shards_of(members), 0)
+    by_id = dict((n['id'], n) for n in members)
+    own_line = 'ddd 127.0.0.1:7004@17004 myself,slave aaa 0 1 1 connected'
+    assert cluster.ShardReplacement._in_shard(_new_node('ddd', own_line), shard, by_id)
+    assert cluster.ShardReplacement._in_shard(_new_node('aaa', NODES_70.splitlines()[0]), shard, by_id)
