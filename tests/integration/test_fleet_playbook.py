@@ -78,18 +78,20 @@ def test_ten_pairs_one_source_feeding_three_migrate_key_for_key_and_rerun_is_unc
 
 
 def test_verify_fails_each_pair_that_exceeds_a_threshold_with_what_it_exceeded(start_server, tmp_path):
-    """Three pairs through the verify role: one healthy replica, one target that never became a replica, and one
-    replica that holds 10 keys its source lacks (written while replica-read-only was off). Only the last two fail,
-    each with its own sentence, and the table shows all three."""
-    sources = [start_server(name='verify-src%d' % i, password='verify-Src-pw') for i in range(3)]
-    targets = [start_server(name='verify-tgt%d' % i, password='verify-Tgt-pw') for i in range(3)]
+    """Four pairs through the verify role with verify_compare_sample on: one healthy replica, one target that never
+    became a replica, one replica that holds 10 keys its source lacks (written while replica-read-only was off), and
+    one whose every key is there but one value was changed behind the source's back, which only the sampled
+    comparison (the check the role makes for Dragonfly targets by default) can see. Only the last three fail, each
+    with its own sentence, and the table shows all four."""
+    sources = [start_server(name='verify-src%d' % i, password='verify-Src-pw') for i in range(4)]
+    targets = [start_server(name='verify-tgt%d' % i, password='verify-Tgt-pw') for i in range(4)]
     for source in sources:
         fill(source, 500)
-    for i in (0, 2):
+    for i in (0, 2, 3):
         client = targets[i].client()
         client.config_set('masterauth', 'verify-Src-pw')
         client.replicaof(sources[i].host, sources[i].port)
-    for i in (0, 2):
+    for i in (0, 2, 3):
         client = targets[i].client()
         for dummy in range(100):
             if client.info('replication').get('master_link_status') == 'up' and client.dbsize() == 500:
@@ -100,7 +102,11 @@ def test_verify_fails_each_pair_that_exceeds_a_threshold_with_what_it_exceeded(s
     extra.config_set('replica-read-only', 'no')
     for n in range(10):
         extra.set('only-on-target:%d' % n, n)
-    names = ['healthy', 'not_replica', 'extra_keys']
+    changed = targets[3].client()
+    changed.config_set('replica-read-only', 'no')
+    changed_key = next(iter(changed.scan_iter(count=1000)))
+    changed.set(changed_key, 'changed behind the source')
+    names = ['healthy', 'not_replica', 'extra_keys', 'changed_value']
     hosts = dict((name, dict(kvmigrate_target_host='127.0.0.1', kvmigrate_target_port=targets[i].port,
                              kvmigrate_target_password='verify-Tgt-pw', kvmigrate_source_host='127.0.0.1',
                              kvmigrate_source_port=sources[i].port, kvmigrate_source_password='verify-Src-pw'))
@@ -112,7 +118,8 @@ def test_verify_fails_each_pair_that_exceeds_a_threshold_with_what_it_exceeded(s
     playbook.write_text(json.dumps([dict(hosts='kvmigrate_targets', gather_facts=False,
                                          roles=[dict(role='kvmigrate.replication.verify',
                                                      vars=dict(verify_timeout=5, verify_stable_for=0,
-                                                               verify_max_key_difference_ratio=0))])]))
+                                                               verify_max_key_difference_ratio=0,
+                                                               verify_compare_sample=True, verify_sample_size=500))])]))
     command = [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-i', str(inventory), str(playbook)]
     proc = subprocess.run(command, env=ansible_env(), capture_output=True, text=True, timeout=300, check=False)
     output = proc.stdout + proc.stderr
@@ -120,6 +127,9 @@ def test_verify_fails_each_pair_that_exceeds_a_threshold_with_what_it_exceeded(s
     recap = _recap(proc.stdout)
     assert recap['healthy']['failed'] == 0, output[-3000:]
     assert recap['not_replica']['failed'] == 1 and recap['extra_keys']['failed'] == 1, output[-3000:]
+    assert recap['changed_value']['failed'] == 1, output[-3000:]
+    assert re.search(r'changed_value: .*%s' % re.escape(changed_key), output), output[-3000:]
+    assert 'changed behind the source' not in output
     assert re.search(r'not_replica: Target 127\.0\.0\.1:%d is not a replica' % targets[1].port, output), output[-3000:]
     assert 'extra_keys: key counts differ by 10 (allowed 0)' in output, output[-3000:]
     table = dict((line.split()[0].strip('"'), line) for line in proc.stdout.split('PLAY RECAP')[0].splitlines()
