@@ -342,7 +342,8 @@ class ShardReplacement(object):
         self._claimed = set()
 
     def _note(self, step, node, **extra):
-        entry = dict(step=step, node=node, at=round(self.clock() - self.started, 3))
+        # ``time`` (epoch seconds) lets a report put the shards of one run on one clock: each shard's module has its own
+        entry = dict(step=step, node=node, at=round(self.clock() - self.started, 3), time=round(time.time(), 3))
         entry.update(extra)
         self.timeline.append(entry)
 
@@ -376,6 +377,19 @@ class ShardReplacement(object):
             return False
         return root_master_id(members, dict(myself, id=node['id'])) == shard['master']['id']
 
+    def _refuse_too_many(self, shard, new):
+        """One new node per old node of the shard, the pairing of ``pair_new_nodes``: a surplus node would join as a
+        replica of a shard the inventory did not give it to. The shard's old nodes are those not among ``new`` (still
+        listed after its failover, as replicas, until they leave); once they left, its new ones count."""
+        new_ids = set(n['id'] for n in new)
+        members = [shard['master']] + shard['replicas']
+        size = max(len([m for m in members if m['id'] not in new_ids]), len([m for m in members if m['id'] in new_ids]))
+        if len(new) > size:
+            raise KvmigrateError(
+                "New node %s is one more than the %d old nodes of the shard of slots %s: give one new node per old node "
+                "(the pairing of kvmigrate.replication.cluster_info), nothing was changed." % (
+                    new[size]['server'].endpoint, size, format_slots(shard['slots'])))
+
     def plan(self):
         """The steps still to do, from what the cluster and the new nodes report."""
         refuse_without_controller(self.cluster.seed.endpoint, 'planning the shard of slot %s' % self.slot)
@@ -383,6 +397,7 @@ class ShardReplacement(object):
         shard = self._shard()
         new = self._describe_new()
         members = dict((n['id'], n) for n in self.cluster.view())
+        self._refuse_too_many(shard, new)
         steps = []
         for node in new:
             node['in_shard'] = self._in_shard(node, shard, members)
@@ -636,10 +651,11 @@ class Removal(object):
             staying = [r for r in shard['replicas'] if r['id'] not in leaving and not r['failed']]
             # the old nodes of a shard are its old master (now a replica) and its old replicas: as many replicas must stay
             if old and len(staying) < len(old) - 1:
-                return ("Removing %s would leave the shard of slots %s with %d replicas, fewer than the %d it had: add "
-                        "new replicas to it first, nothing was removed." % (
+                return ("Removing %s would leave the shard of slots %s with %d replicas, fewer than the %d that must stay "
+                        "when %d of its nodes leave (one new node per old one): add new replicas to it first, nothing "
+                        "was removed." % (
                             ', '.join(endpoint(n['host'], n['port']) for n in old), format_slots(shard['slots']),
-                            len(staying), len(old) - 1))
+                            len(staying), len(old) - 1, len(old)))
         for node in members:
             if node['role'] == 'replica' and node['id'] not in leaving and node['master_id'] in leaving:
                 return ("Node %s replicates %s, which would leave: point it at a master that stays first, nothing was "

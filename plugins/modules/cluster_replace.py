@@ -25,7 +25,8 @@ description:
     and is tried again until O(failover_timeout).
   - The cluster must report C(cluster_state:ok), with every assigned slot served, before each step and after the
     last. Otherwise the module stops there and says why.
-  - New nodes must run in cluster mode, be empty and belong to no other cluster.
+  - New nodes must run in cluster mode, be empty and belong to no other cluster. A new node that holds keys or serves
+    slots is refused before anything changes.
   - One shard per invocation. The role C(kvmigrate.replication.cluster_migrate) runs the shards one after the other.
 author:
   - kvmigrate.replication maintainers (@kvmigrate)
@@ -50,7 +51,8 @@ options:
   new_nodes:
     description:
       - The new nodes of this shard, as C(host)/C(port) dicts or C(host:port) strings. The first becomes the master.
-      - Give at least as many as the shard has nodes (master and replicas), so that it keeps its replica count.
+      - Give as many as the shard has nodes (master and replicas), so that it keeps its replica count. More than that
+        is refused before anything changes, as in the pairing of M(kvmigrate.replication.cluster_info).
     type: list
     elements: raw
     required: true
@@ -123,8 +125,8 @@ commands:
   elements: str
 timeline:
   description:
-    - The steps done, in order, each with C(step) (meet, replicate, synced, failover, master), C(node) and C(at),
-      seconds since the module started.
+    - The steps done, in order, each with C(step) (meet, replicate, synced, failover, master), C(node), C(at),
+      seconds since the module started, and C(time), seconds since the epoch (one clock for every shard of a run).
   returned: success
   type: list
   elements: dict
