@@ -583,6 +583,14 @@ def claim_operation(server, module_name):
     """
     own_name = _claim_name(module_name)
     server.call('CLIENT', 'SETNAME', own_name)
+    # redis-py reconnects by itself after a read that timed out, and names the new connection with its client_name:
+    # without this the claim would vanish at the first reconnect while the operation goes on
+    client = getattr(server, 'client', None)
+    pool = getattr(client, 'connection_pool', None)
+    if pool is not None:
+        pool.connection_kwargs['client_name'] = own_name
+    if getattr(client, 'connection', None) is not None:
+        client.connection.client_name = own_name
     clients = server.call('CLIENT', 'LIST')
     others = _other_operations(clients, own_name)
     if others:

@@ -247,3 +247,27 @@ def test_enterprise_float_options_refuse_non_finite_numbers(option, run_module):
     output = _clean(result)
     assert 'Option %s=nan must be a finite number' % option in result['msg'], result['msg']
     assert 'ce-Cluster-Secret-5' not in output
+
+
+def test_a_claim_survives_the_reconnect_redis_py_makes_after_a_dropped_connection(start_server):
+    server = start_server()
+    params = dict(login_host=server.host, login_port=server.port, login_user=None, login_password=None, tls=False,
+                  validate_certs=True, ca_certs=None, client_cert_file=None, client_key_file=None, connect_timeout=2.0)
+    claimed = connection.connect(params, what='target')
+    try:
+        connection.claim_operation(claimed, 'replicaof')
+        names = lambda: [c['name'] for c in server.client().client_list() if c['name'].startswith('kvmigrate-op:')]
+        assert len(names()) == 1
+        # the server drops the claimed connection (as after a read that timed out); the next command reconnects
+        server.client().execute_command('CLIENT', 'KILL', 'SKIPME', 'yes', 'TYPE', 'normal')
+        claimed.call('PING')
+        assert len(names()) == 1, 'the reconnected connection lost its claim'
+        other = connection.connect(params, what='target')
+        try:
+            with pytest.raises(connection.KvmigrateError) as raised:
+                connection.claim_operation(other, 'replicaof')
+            assert raised.value.cause == 'in_flight'
+        finally:
+            other.close()
+    finally:
+        claimed.close()
