@@ -333,9 +333,9 @@ def test_conflict_while_a_change_is_pending_is_retried(cluster):
     # its PUT; this test needs the PUT itself to meet the 409.
     cluster.double.strict = False
     cluster.double.mask_bdb_credentials = False  # a same-cluster source needs authentication_admin_pass
-    cluster.double.pending_seconds = 1.0
+    cluster.double.pending_seconds = 5.0  # long enough that a module started on a loaded machine still meets it
     client = EnterpriseClient(dict(cluster.args(), validate_certs=True, request_timeout=10))
-    client.request('PUT', '/v1/bdbs/%d' % TARGET_UID, body={'replica_sync': 'disabled'})  # opens a 1 s pending window
+    client.request('PUT', '/v1/bdbs/%d' % TARGET_UID, body={'replica_sync': 'disabled'})  # opens a 5 s pending window
     result = cluster.module('enterprise_replica_of', cluster.args(sources=[dict(database_name='orders-legacy')]))
     assert result['rc'] == 0, result
     assert result['retries'] >= 1 and cluster.bdb().replica_sync == 'enabled'
