@@ -33,8 +33,8 @@ options:
     type: str
   source_host:
     description:
-      - Address of the other end. This is the source before a cutover, the old primary for O(state=released) and
-        O(state=monitored).
+      - Address of the other end. This is the source before a cutover, the old primary for C(state=released) and
+        C(state=monitored).
     type: str
   source_port:
     description:

@@ -95,7 +95,7 @@ def unknown_variables(hostvars, hosts=None):
     for name in sorted(found):
         where = found[name]
         listed = ', '.join(where[:_LISTED_HOSTS]) + (' and %d more' % (len(where) - _LISTED_HOSTS)
-                                                      if len(where) > _LISTED_HOSTS else '')
+                                                     if len(where) > _LISTED_HOSTS else '')
         closest = _closest(name)
         fix = ('did you mean %s?' % closest) if closest else 'docs/inventory.md lists the variables it reads.'
         sentences.append("Variable %s (set for %s) is not one kvmigrate.replication reads, so it changes nothing and "

@@ -86,7 +86,7 @@ class ReplicationPlan(object):
             return False
         replid = history_id(self.target_status.get('replid'))
         return replid is not None and replid in (history_id(self.source_status.get('replid')),
-                                                  history_id(self.source_status.get('replid2')))
+                                                 history_id(self.source_status.get('replid2')))
 
     @property
     def wants_source_status(self):
@@ -359,4 +359,3 @@ def read_tls_link(tls, source, target):
     plain_port = values['port'] if values['port'] not in (None, '', '0') and tls else None
     return tls_link_problem(bool(tls), tls_replication, values['tls-auth-clients'],
                             bool(values['tls-client-cert-file'] or values['tls-cert-file']), plain_port), None
-

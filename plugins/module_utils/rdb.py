@@ -319,7 +319,7 @@ def compatibility(source_flavor, source_version, target_flavor, target_version, 
     if (source_flavor or '').lower() == flavors.FLAVOR_DRAGONFLY:
         ok, reason = flavors.replication_compatibility(source_flavor, source_version, target_flavor, target_version)
         result.update(ok=ok, message=reason or '%s -> %s can replicate (Dragonfly to Dragonfly)' % (source_name,
-                                                                                                  target_name))
+                                                                                                    target_name))
         return result
 
     version = written.get('version')
@@ -328,7 +328,7 @@ def compatibility(source_flavor, source_version, target_flavor, target_version, 
     else:
         version = flavors.rdb_version_written(source_flavor, source_version)
         how = '%s from the version table for %s, because %s' % (INFERRED, source_name, written.get('reason') or
-                                                                   'the source was not measured')
+                                                                'the source was not measured')
     result.update(rdb_version=version, rdb_version_how=how)
     if version is None:
         result['message'] = '%s -> %s: the RDB version the source writes is not known (%s); not checked' % (
@@ -377,4 +377,4 @@ def loads_hash_field_ttls(target_flavor, target_version, decision, target_measur
         return None, '%s: %s is not in the version table' % (INFERRED, _name(target_flavor, target_version))
     return (loads_version(target_flavor, highest, HASH_FIELD_TTL_RDB_VERSION),
             '%s from the version table for %s (loads up to RDB %d)' % (INFERRED, _name(target_flavor, target_version),
-                                                                      highest))
+                                                                       highest))

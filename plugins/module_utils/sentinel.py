@@ -663,4 +663,3 @@ def report(params):
                     blockers=len([f for f in findings if f['severity'] == 'blocker']))
     finally:
         pair.close()
-

@@ -258,7 +258,7 @@ class SyncWaiter(object):
         self._bound_reads()
         self.source.identify()
         ok, reason = flavors.replication_compatibility(self.source.flavor, self.source.version,
-                                                          self.target.flavor, self.target.version)
+                                                       self.target.flavor, self.target.version)
         if not ok:
             raise _FinalError("Target %s cannot replicate from source %s: %s. Migrate through a version both can "
                               "handle, or choose a newer target." % (self.target.endpoint, self.source.endpoint, reason))

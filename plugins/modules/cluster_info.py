@@ -87,7 +87,7 @@ nodes:
   type: list
   elements: dict
 plan:
-  description: Which new nodes replace which shard; the first of RV(plan[].new_nodes) becomes the master.
+  description: Which new nodes replace which shard; the first of its C(new_nodes) becomes the master.
   returned: when O(new_nodes) is set
   type: list
   elements: dict

@@ -418,7 +418,7 @@ def _cluster_mode_finding(target_fields, source_fields, target, source, findings
         findings.add('cluster_mode', 'blocker', (
             '%s run%s in cluster mode (cluster_enabled:1), which one replication link cannot migrate: migrate it shard by '
             'shard with playbooks/migrate_cluster.yml (see docs/cluster.md)' % (' and '.join(clustered),
-                                                                                 '' if len(clustered) > 1 else 's')))
+                                                                                '' if len(clustered) > 1 else 's')))
     else:
         findings.add('cluster_mode', 'ok', 'neither end runs in cluster mode')
 
@@ -615,7 +615,7 @@ def _fence_durability_finding(source, source_fields, params, findings):
     findings.add('fence_durability', 'blocker' if refused else 'warning', (
         'source %s: %s%s; start it with a configuration file, or set %s: false (promote_persist) to accept a fence '
         'that a restart undoes' % (source.endpoint, reason, ', and the cutover with persist refuses it' if refused else '',
-                                  option_label(params, 'persist'))))
+                                   option_label(params, 'persist'))))
 
 
 def run(params, check_mode=False):
@@ -664,7 +664,7 @@ def run(params, check_mode=False):
         decision, target_measure = _rdb_finding(params, check_mode, replication, source, target, source_fields,
                                                 target_fields, target_status, target_keys, findings)
         result['rdb'] = dict((key, decision[key]) for key in ('rdb_version', 'rdb_version_how', 'target_loads',
-                                                               'target_loads_how'))
+                                                              'target_loads_how'))
         if target.flavor == flavors.FLAVOR_DRAGONFLY:
             _dragonfly_blockers(source, source_fields, findings)
             _persist_finding(target, findings)

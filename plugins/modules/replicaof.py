@@ -546,7 +546,7 @@ def _plan_replica(target, params, status, previous):
         raise KvmigrateError(
             "Target %s holds %d keys (all databases); replicating from %s would discard them. Empty the target, or set "
             "%s: true if losing them is intended." % (target.endpoint, keys, replication.source_endpoint,
-                                                     option_label(params, 'allow_flush')), keys=keys)
+                                                      option_label(params, 'allow_flush')), keys=keys)
     plan.append(('REPLICAOF', params['primary_host'], str(params['primary_port'])))
     return plan, keys
 

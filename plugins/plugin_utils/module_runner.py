@@ -33,6 +33,7 @@ from ansible.module_utils.common.parameters import remove_values
 try:  # ansible-core 2.19+: modules and the controller talk through serialization profiles
     from ansible.module_utils.common.json import Direction, get_module_encoder
     from ansible.module_utils import _internal as module_utils_internal
+    AnsibleJSONEncoder = None
 except ImportError:  # ansible-core 2.16-2.18
     from ansible.module_utils.common.json import AnsibleJSONEncoder
     module_utils_internal = get_module_encoder = Direction = None
@@ -158,7 +159,7 @@ def run_module_in_worker(main, encoded_args):
         return ControllerModule(*args, worker_run=run, **kwargs)
 
     printed = io.StringIO()
-    stderr = ''
+    rc, stderr = 1, ''
     crashed = False
     with _module_process_state(encoded_args):
         # before ansible-core 2.19.1 AnsibleModule prints its result; the worker's own output goes through its queue

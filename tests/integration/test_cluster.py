@@ -26,7 +26,7 @@ def nodes(redis_bin):
     started = []
 
     def _start(count, name):
-        made = [cluster_support.cluster_node(binary=redis_bin, password=PASSWORD, name=name) for _ in range(count)]
+        made = [cluster_support.cluster_node(binary=redis_bin, password=PASSWORD, name=name) for dummy in range(count)]
         started.extend(made)
         return made
 
@@ -399,7 +399,7 @@ def _build_refusal_cluster(binary, started):
         started.append(server)
         return server
 
-    old = cluster_support.create_cluster([start('old') for _ in range(6)], replicas=1, password=PASSWORD)
+    old = cluster_support.create_cluster([start('old') for dummy in range(6)], replicas=1, password=PASSWORD)
     extra_replica, lone, lone_replica = start('old'), start('old'), start('old')
     members = old + [extra_replica, lone, lone_replica]
     for server in (extra_replica, lone, lone_replica):
@@ -424,7 +424,7 @@ def _build_refusal_cluster(binary, started):
         return True
     _wait(settled, 'every node listing the two new replicas and cluster_state:ok')
 
-    empty = [start('new') for _ in range(4)]
+    empty = [start('new') for dummy in range(4)]
     keyed = start('keyed')
     client = keyed.client()
     client.execute_command('CLUSTER', 'ADDSLOTS', *range(cluster_utils.SLOT_COUNT))

@@ -86,8 +86,8 @@ def test_tls_against_a_plain_port_fails_within_connect_timeout_naming_missing_tl
     assert elapsed < 8, elapsed
 
     result, elapsed = _timed(lambda: run_module('replication_info', dict(login_host=server.host, login_port=server.port,
-                                                                          tls=True, connect_timeout=1,
-                                                                          option_labels=LABELS)))
+                                                                         tls=True, connect_timeout=1,
+                                                                         option_labels=LABELS)))
     assert result['rc'] == 1 and elapsed < 15, (elapsed, result['msg'])
     _clean(result)
     assert 'server 127.0.0.1:%d: no TLS on this port?' % server.port in result['msg']
@@ -114,7 +114,7 @@ def test_a_listener_that_never_answers_fails_within_connect_timeout(silent_liste
     assert elapsed < 8, elapsed
 
     result, elapsed = _timed(lambda: run_module('replication_info', dict(login_host='127.0.0.1', login_port=port,
-                                                                          connect_timeout=1)))
+                                                                         connect_timeout=1)))
     assert result['rc'] == 1 and elapsed < 15, (elapsed, result['msg'])
     _clean(result)
     assert 'accepted the connection but did not answer PING within 1 s' in result['msg'], result['msg']
@@ -197,7 +197,7 @@ def test_a_missing_ca_file_is_named_as_a_file_not_a_connection_error(start_serve
     ('primary_host', ' ', None),
 ])
 def test_a_host_with_spaces_or_line_breaks_is_refused_before_anything_is_touched(option, value, problem, start_server,
-                                                                                  run_module):
+                                                                                 run_module):
     target = start_server(name='tgt')
     args = dict(login_host=target.host, login_port=target.port, primary_host='127.0.0.1', primary_port=target.port + 1,
                 state='replica')
@@ -256,7 +256,8 @@ def test_a_claim_survives_the_reconnect_redis_py_makes_after_a_dropped_connectio
     claimed = connection.connect(params, what='target')
     try:
         connection.claim_operation(claimed, 'replicaof')
-        names = lambda: [c['name'] for c in server.client().client_list() if c['name'].startswith('kvmigrate-op:')]
+        def names():
+            return [c['name'] for c in server.client().client_list() if c['name'].startswith('kvmigrate-op:')]
         assert len(names()) == 1
         # the server drops the claimed connection (as after a read that timed out); the next command reconnects
         server.client().execute_command('CLIENT', 'KILL', 'SKIPME', 'yes', 'TYPE', 'normal')

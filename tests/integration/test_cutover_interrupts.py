@@ -340,4 +340,3 @@ def test_cutover_killed_while_the_target_promotion_is_on_its_way_never_leaves_tw
         _assert_converged(source, target, writers, target_port=target_proxy.port)
     finally:
         target_proxy.close()
-

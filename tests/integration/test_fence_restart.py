@@ -15,7 +15,7 @@ import time
 from ansible_collections.kvmigrate.replication.plugins.module_utils import probe as probe_utils
 from ansible_collections.kvmigrate.replication.plugins.module_utils.connection import connect
 
-from tests.support.servers import REPO, ansible_env, fill
+from tests.support.servers import ansible_env, fill
 from tests.support.writers import LiveWriters
 
 SOURCE_PASSWORD = 'fr-Src-pw'

@@ -177,7 +177,7 @@ def test_migrate_error_names_the_inventory_variable_not_the_module_option_nor_th
 
 @pytest.mark.parametrize('order', ['one_run', 'sibling_first'])
 def test_rollback_reverse_cutover_with_a_sibling_in_either_order_loses_nothing_and_reruns_unchanged(start_server, tmp_path,
-                                                                                                     order):
+                                                                                                    order):
     """One source, two targets: promoted (kvmigrate_promote true) and sibling (false). migrate.yml promotes; the new
     primary takes writes. rollback.yml runs for both at once, or for the sibling alone first (as under AWX job slicing,
     while the source still follows the promoted target) and then for both. Either way the source is the primary

@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 
-from tests.support.servers import REPO, ansible_env, fill
+from tests.support.servers import ansible_env, fill
 from tests.support.writers import LiveWriters
 
 SOURCE_PASSWORD = 'slice-Src-pw'

@@ -26,7 +26,7 @@ def _synced_pair(redis_bin, start_server, run_module):
     database_two.set('db2:only', 'there')
     database_two.hset('db2:hash', mapping={'k': 'v'})
     replicated = run_module('replicaof', dict(_login(target), primary_host=source.host, primary_port=source.port,
-                                               primary_password=SOURCE_PASSWORD))
+                                              primary_password=SOURCE_PASSWORD))
     assert replicated['rc'] == 0, replicated['msg']
     waited = run_module('wait_for_sync', dict(_login(target), timeout=60, max_lag_bytes=0, primary_password=SOURCE_PASSWORD))
     assert waited['rc'] == 0, waited['msg']

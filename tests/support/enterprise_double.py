@@ -194,7 +194,8 @@ class Database(object):
         sources = [_masked_source(s) if masked else dict(s) for s in self.sources]
         peers = [{'uid': index + 1, 'uri': 'redis://admin:%s@%s:%d' % (MASKED if masked else (peer.password or ''), peer.host, peer.port),
                   'status': 'in-sync'} for index, peer in enumerate(self.peers)]
-        hidden = (lambda secret: MASKED if masked and secret else secret)
+        def hidden(secret):
+            return MASKED if masked and secret else secret
         return {
             'uid': self.uid, 'name': self.name, 'type': 'redis', 'status': self.status,
             'crdt': self.crdt, 'crdt_guid': self.crdt_guid, 'crdt_sync': 'enabled' if self.crdt else 'disabled',
@@ -372,7 +373,7 @@ class EnterpriseDouble(object):
             shown.update(status='active', progress=50.0)
         elif action['_failure']:
             shown.update(status='failed', progress=50.0, pending_ops={'1': {'op_name': 'update_syncer', 'status_code': 'error',
-                                                                          'status_description': action['_failure']}})
+                                                                            'status_description': action['_failure']}})
         else:
             shown.update(status='completed', progress=100.0)
         return shown

@@ -177,7 +177,7 @@ def test_pair_endpoints_use_the_same_defaults_as_connection_options():
         dict(name='a', host='10.0.1.21', port=6379, endpoint='10.0.1.21:6379', promote=True),
         dict(name='b', host='b', port='7000', endpoint='b:7000', promote=True)]
     assert inventory.pair_endpoints(hostvars, ['b'], 'source') == [dict(name='b', host='s', port=6379, endpoint='s:6379',
-                                                                         promote=True)]
+                                                                        promote=True)]
 
 
 def test_connection_options_label_the_primary_with_the_peer_target_a_sibling_moves_to():

