@@ -254,10 +254,12 @@ def test_a_claim_survives_the_reconnect_redis_py_makes_after_a_dropped_connectio
     params = dict(login_host=server.host, login_port=server.port, login_user=None, login_password=None, tls=False,
                   validate_certs=True, ca_certs=None, client_cert_file=None, client_key_file=None, connect_timeout=2.0)
     claimed = connection.connect(params, what='target')
+
+    def names():
+        return [c['name'] for c in server.client().client_list() if c['name'].startswith('kvmigrate-op:')]
+
     try:
         connection.claim_operation(claimed, 'replicaof')
-        def names():
-            return [c['name'] for c in server.client().client_list() if c['name'].startswith('kvmigrate-op:')]
         assert len(names()) == 1
         # the server drops the claimed connection (as after a read that timed out); the next command reconnects
         server.client().execute_command('CLIENT', 'KILL', 'SKIPME', 'yes', 'TYPE', 'normal')

@@ -9,7 +9,7 @@ The fixture ``cluster`` (tests/integration/test_enterprise.py) fails a test whos
 import pytest
 
 from tests.support import servers as support
-from tests.integration.test_enterprise import (  # noqa: F401 pylint: disable=unused-import (cluster is a fixture)
+from tests.integration.test_enterprise import (  # noqa: F401  # pylint: disable=unused-import
     MARKER_KEY, SOURCE_PASSWORD, SOURCE_UID, TARGET_UID, cluster)
 
 PEM = '-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ2Fr\nZm9vYmFy\n-----END CERTIFICATE-----\n'

@@ -194,6 +194,7 @@ class Database(object):
         sources = [_masked_source(s) if masked else dict(s) for s in self.sources]
         peers = [{'uid': index + 1, 'uri': 'redis://admin:%s@%s:%d' % (MASKED if masked else (peer.password or ''), peer.host, peer.port),
                   'status': 'in-sync'} for index, peer in enumerate(self.peers)]
+
         def hidden(secret):
             return MASKED if masked and secret else secret
         return {
