@@ -78,10 +78,21 @@ def _in_full_sync(target):
     return _replication(target).get('master_sync_in_progress') == 1
 
 
-def _until_module_polls(target):
-    """A module has connected to the target (redis-py names it kvmigrate) and had time for its first poll."""
-    _until(lambda: any(c.get('name') == 'kvmigrate' for c in target.admin_client().client_list()), 30, 'the module connecting')
-    time.sleep(0.3)
+def _receiving_snapshot(target):
+    """A full sync under way with snapshot bytes arriving: past the handshake and the source's
+    repl-diskless-sync-delay, the point from which wait_for_sync can tell a sync from a refused link."""
+    status = _replication(target)
+    return status.get('master_sync_in_progress') == 1 and int(status.get('master_sync_read_bytes') or 0) > 0
+
+
+def _until_module_polls(target, source):
+    """wait_for_sync has polled both ends at least once. The module connects to the source inside its loop (named
+    kvmigrate by redis-py) and then reads the target's INFO: once the source has served it an INFO, and the target's
+    last command from it is INFO again, one whole poll is behind it."""
+    def polled(host):
+        return any(c.get('name') == 'kvmigrate' and c.get('cmd') == 'info' for c in host.admin_client().client_list())
+    _until(lambda: polled(source) and polled(target), 30, 'the module polling both ends')
+    time.sleep(0.2)
 
 
 def _short(msg):
@@ -103,8 +114,8 @@ def test_source_restarted_during_full_sync_wait_for_sync_recovers_with_every_key
     assert run_module('replicaof', _replica_args(target, source))['rc'] == 0
     waiting = Background(run_module, 'wait_for_sync', dict(_login(target), timeout=60, link_down_timeout=20, max_lag_bytes=0))
     waiting.start()
-    _until(lambda: _in_full_sync(target), 15, 'a full sync')
-    _until_module_polls(target)
+    _until(lambda: _receiving_snapshot(target), 20, 'snapshot bytes arriving')
+    _until_module_polls(target, source)
     assert _in_full_sync(target), 'the full sync ended before the fault: make it slower'
     source.restart(signal.SIGKILL)  # a crash; the server comes back with its RDB and without the delay
     restarted_at = time.monotonic()
@@ -125,8 +136,8 @@ def test_source_killed_during_full_sync_and_not_back_fails_within_link_down_time
     assert run_module('replicaof', _replica_args(target, source))['rc'] == 0
     waiting = Background(run_module, 'wait_for_sync', dict(_login(target), timeout=120, link_down_timeout=3))
     waiting.start()
-    _until(lambda: _in_full_sync(target), 15, 'a full sync')
-    _until_module_polls(target)
+    _until(lambda: _receiving_snapshot(target), 20, 'snapshot bytes arriving')
+    _until_module_polls(target, source)
     assert _in_full_sync(target), 'the full sync ended before the fault: make it slower'
     source.stop(signal.SIGKILL)  # the host's server and its RDB child die
     killed_at = time.monotonic()
@@ -185,8 +196,8 @@ def test_link_cut_during_full_sync_restarts_the_sync_and_wait_for_sync_recovers(
     assert run_module('replicaof', _replica_args(target, source))['rc'] == 0
     waiting = Background(run_module, 'wait_for_sync', dict(_login(target), timeout=90, link_down_timeout=30, max_lag_bytes=0))
     waiting.start()
-    _until(lambda: _in_full_sync(target), 15, 'a full sync')
-    _until_module_polls(target)
+    _until(lambda: _receiving_snapshot(target), 20, 'snapshot bytes arriving')
+    _until_module_polls(target, source)
     assert _in_full_sync(target), 'the full sync ended before the fault: make it slower'
     fleet.cut(target)
     _until(lambda: not _in_full_sync(target), 20, 'the target giving up the cut transfer')
