@@ -179,18 +179,29 @@ def test_preflight_refuses_a_source_watched_by_a_sentinel_the_inventory_misses(s
     assert [(b['ip'], b['port'], b['quorum']) for b in before] == [(a['ip'], a['port'], a['quorum']) for a in after]
 
 
-def test_a_run_killed_after_the_release_and_after_the_cutover_converges_on_a_re_run(start_server, tmp_path):
-    """SIGKILL the play (a) once a Sentinel forgot the source but before the cutover, (b) once the target is the
-    primary but before every Sentinel monitors it; the third run finishes the hand-over, the fourth changes nothing."""
+def test_a_run_stopped_after_the_release_and_killed_after_the_cutover_converges_on_a_re_run(start_server, tmp_path):
+    """A run that ends (a) once every Sentinel forgot the source but before the cutover: the test holds a kvmigrate
+    operation's claim on the source, so the cutover refuses before it changes anything, the state a run killed at that
+    task boundary leaves, reached without a race against the play; then (b) a run SIGKILLed once the target is the
+    primary but before every Sentinel monitors it. The next run finishes the hand-over, the one after changes nothing."""
     source, replica, target, sentinels, inventory = _set_up(start_server, tmp_path, listed=3)
     promote = [*FAST, '-e', 'migrate_promote=true', '-e', 'kvmigrate_report_dir=%s' % tmp_path]
     writer = SentinelWriter(sentinels, MASTER, password=PASSWORD, sentinel_password=SENTINEL_PASSWORD).start()
     try:
         _wait(lambda: len(writer.acked) > 50, 'the writer to write through the Sentinels')
-        _kill_when(_start_play('migrate.yml', inventory, *promote), lambda: None in _views(sentinels),
-                   'a Sentinel to forget the source')
+        synced = _play('migrate.yml', inventory, *FAST, '-e', 'kvmigrate_report_dir=%s' % tmp_path)
+        assert synced.returncode == 0, synced.output[-4000:]
+        holder = source.client()
+        holder.execute_command('CLIENT', 'SETNAME', 'kvmigrate-op:replicaof:1:held-by-the-test')
+        try:
+            stopped = _play('migrate.yml', inventory, *promote, '-e', 'promote_busy_retries=0')
+        finally:
+            holder.close()
+        assert stopped.returncode != 0 and 'is being changed by another kvmigrate operation' in stopped.output, \
+            stopped.output[-4000:]
         released = _views(sentinels)
-        assert _role(target) == 'slave', 'killed after the cutover, not before it: %s' % released
+        assert released == [None, None, None], released
+        assert _role(target) == 'slave'
 
         _kill_when(_start_play('migrate.yml', inventory, *promote), lambda: _role(target) == 'master',
                    'the cutover')
