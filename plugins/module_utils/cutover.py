@@ -76,6 +76,11 @@ RECOVERY_COMPLETED = 'completed'
 RECOVERY_REVERTED = 'reverted'
 
 
+class LatePromotionError(CutoverError):
+    """The promotion landed so late that the source may hold writes the target lacks: the one failure after the
+    promotion that turns the target back into a replica of the source, which has them."""
+
+
 class Cutover(object):
     """Promote ``target`` (a connected Server, replica of the source) and fence its source.
 
@@ -542,6 +547,7 @@ class Cutover(object):
         undo = []
         paused = False
         recorded = False
+        promotion_sent = False
         started = self.clock()
         pause_ms = None
         try:
@@ -568,6 +574,7 @@ class Cutover(object):
             self._wait_for_target(paused_status, started + self.wait_seconds)
 
             undo.append(('target', self._undo_promotion))
+            promotion_sent = True
             self._send(self.fast_target, 'target', 'REPLICAOF', 'NO', 'ONE')
             if self.clock() - started >= self.fence_timeout_ms / 1000.0 * PROMOTION_DEADLINE_SHARE:
                 self._check_late_promotion(started)
@@ -584,9 +591,18 @@ class Cutover(object):
             paused = False
             pause_ms = round((self.clock() - started) * 1000.0, 3)
         except BaseException as exc:  # pylint: disable=broad-except
-            # Any failure, even a bug, and any interruption (Ctrl-C, SystemExit, Ansible's task timeout) unwinds
-            # before the pause is lifted; the record goes after it (a DEL would wait for the pause). An interruption
-            # is raised again once the undo has run.
+            if promotion_sent and not isinstance(exc, LatePromotionError) and self._target_may_be_primary():
+                # The target is a writable primary, and clients the guard turned away from the source may already
+                # have written to it: turning it back into a replica would discard those writes. Go no further back:
+                # the guard keeps the source refusing writes, the record stays for a re-run to complete the cutover.
+                if paused:
+                    paused = not self._unpause()
+                if not isinstance(exc, Exception):
+                    raise
+                raise self._held_failure(exc)
+            # Before the promotion, any failure, even a bug, and any interruption (Ctrl-C, SystemExit, Ansible's task
+            # timeout) unwinds before the pause is lifted; the record goes after it (a DEL would wait for the pause).
+            # An interruption is raised again once the undo has run.
             self._unwind(undo)
             if paused:
                 paused = not self._unpause()
@@ -600,6 +616,27 @@ class Cutover(object):
                 self._unpause()
         return dict(pause_ms=pause_ms, waited_ms=self.offsets.pop('waited_ms', None),
                     guard=dict(min_replicas_to_write=self.guard['to_write'], min_replicas_max_lag=self.guard['max_lag']))
+
+    def _target_may_be_primary(self):
+        """After REPLICAOF NO ONE was sent: False only when the target is seen to be a replica still."""
+        try:
+            return self.target.replication().get('role') != info_utils.ROLE_REPLICA
+        except Exception:  # pylint: disable=broad-except
+            return True  # unknown: keep the guard; the source refusing writes is safe, two primaries are not
+
+    def _held_failure(self, exc):
+        cause = getattr(exc, 'msg', None) or '%s (%s)' % (exc, type(exc).__name__)
+        return CutoverError(
+            "Cutover of %s failed after the target was promoted: %s The target is the primary now and may already hold "
+            "writes, so it stays the primary (making it a replica again would discard them). The source refuses writes "
+            "(its guard, min-replicas-to-write) and keeps record %s: fix the cause and run the same task again, which "
+            "completes the cutover (cutover.recovery: completed). (source offset %s, target offset %s)" % (
+                self._where(), cause.rstrip('.') + '.', RECORD_KEY, self.offsets.get('source_offset'),
+                self.offsets.get('target_offset')),
+            cutover=dict(method=self.method, fence=self.fence, source=endpoint(self.source_host, self.source_port),
+                         source_offset=self.offsets.get('source_offset'), target_offset=self.offsets.get('target_offset'),
+                         target_offset_source=self.offsets.get('target_offset_source'), undone=False, held=True,
+                         undo=list(self.undo_log), commands=list(self.commands), recovery=self.recovery))
 
     def _unpause(self):
         try:
@@ -615,7 +652,7 @@ class Cutover(object):
         source_now = self.fast_source.replication()
         if promotion_lost_nothing(source_now.get('primary_offset'), target_fields.get('second_repl_offset')):
             return
-        raise CutoverError(
+        raise LatePromotionError(
             "The promotion of target %s was acknowledged %.0f ms after CLIENT PAUSE, too close to fence_timeout_ms=%d, "
             "and the source's offset %s is past the target's %s at its promotion: the source may have taken writes "
             "the target does not have. Raise fence_timeout_ms." % (
@@ -864,7 +901,7 @@ class Cutover(object):
                 self.offsets.get('target_offset')),
             cutover=dict(method=self.method, fence=self.fence, source=endpoint(self.source_host, self.source_port),
                          source_offset=self.offsets.get('source_offset'), target_offset=self.offsets.get('target_offset'),
-                         target_offset_source=self.offsets.get('target_offset_source'), undone=not failed,
+                         target_offset_source=self.offsets.get('target_offset_source'), undone=not failed, held=False,
                          undo=self.undo_log + failed, commands=list(self.commands), recovery=self.recovery))
 
     # -- result -------------------------------------------------------------------------------------------------------

@@ -456,6 +456,13 @@ cutover:
       description: On failure only. True when every undo step succeeded, so both ends are back as they were.
       type: bool
       sample: true
+    held:
+      description:
+        - On failure of the pause method only. True when the failure came after the target was promoted. The target
+          then stays the primary, because it may already hold writes, and the source refuses writes (its guard) and
+          keeps the cutover record. Running the same task again completes the cutover.
+      type: bool
+      sample: false
     undo:
       description: On failure only. The undo steps that ran, newest change first.
       type: list

@@ -154,7 +154,11 @@ def test_target_that_cannot_catch_up_is_undone_and_the_failure_names_the_offsets
     assert target.client().get('late:499') == 'v499'
 
 
-def test_fence_refused_after_promotion_is_undone_and_target_is_replica_again(redis_bin, start_server, run_module):
+def test_fence_refused_after_promotion_keeps_the_target_primary_loses_no_write_and_a_rerun_completes(
+        redis_bin, start_server, run_module):
+    """The fence fails after the promotion. Writers that the guard turned away from the source write to the target
+    meanwhile: turning the target back into a replica would discard those writes, so it stays the primary, the source
+    refuses writes, and a re-run completes the cutover."""
     source = start_server(redis_bin, name='source')
     target = start_server(redis_bin, name='target')
     _replicate(target, source)
@@ -163,23 +167,37 @@ def test_fence_refused_after_promotion_is_undone_and_target_is_replica_again(red
     source.client().execute_command('ACL', 'SETUSER', 'fencer', 'on', '>fencer-Pass-7', '~kvmigrate:*', '+@all',
                                     '-replicaof', '-slaveof')
 
-    result = run_module('replicaof', _cutover_args(target, primary_user='fencer', primary_password='fencer-Pass-7'))
-    assert result['rc'] == 1
-    assert 'permission' in result['msg'] and 'was undone' in result['msg']
-    assert result['cutover']['undone'] is True
-    assert result['cutover']['undo'] == ['source: undo fence', 'target: undo promotion', 'source: restore min replicas',
-                                         'source: delete record']
-    assert 'target: REPLICAOF 127.0.0.1 %d' % source.port in result['cutover']['commands']
-    assert 'source: REPLICAOF NO ONE' not in result['cutover']['commands']  # the refused fence never happened
-    assert 'target: REPLICAOF NO ONE' in result['cutover']['commands']
-    assert 'fencer-Pass-7' not in result['_stdout'] + result['_stderr']
-    assert source.client().set('writable-again', '1') is True
-    assert _role(source) == 'master'
+    with LiveWriters(source, target, count=2, pause=0.001) as writers:
+        time.sleep(0.2)
+        result = run_module('replicaof', _cutover_args(target, primary_user='fencer', primary_password='fencer-Pass-7'))
+        time.sleep(0.3)  # the writers move to the target on the source's refusal and write there
+        assert result['rc'] == 1
+        assert 'permission' in result['msg'] and 'stays the primary' in result['msg'], result['msg']
+        assert result['cutover']['held'] is True and result['cutover']['undone'] is False
+        assert 'target: REPLICAOF NO ONE' in result['cutover']['commands']
+        assert not any(c.startswith('target: REPLICAOF 127.0.0.1') for c in result['cutover']['commands'])
+        assert 'fencer-Pass-7' not in result['_stdout'] + result['_stderr']
+        assert _role(target) == 'master' and _role(source) == 'master'
+        try:
+            source.client().set('refused', '1')
+            refusal = None
+        except redis.ResponseError as exc:
+            refusal = str(exc)
+        assert refusal is not None and refusal.startswith('NOREPLICAS'), refusal
+        assert source.client().get('kvmigrate:cutover') is not None
+
+        rerun = run_module('replicaof', _cutover_args(target))
+        time.sleep(0.3)
+    assert rerun['rc'] == 0 and rerun['changed'] is True, rerun['msg']
+    assert rerun['cutover']['recovery'] == 'completed'
+    replication = source.client().info('replication')
+    assert replication['role'] == 'slave' and replication['master_port'] == target.port, (replication, rerun['cutover'])
     assert source.client().config_get('min-replicas-*') == {'min-replicas-to-write': '0', 'min-replicas-max-lag': '10'}
-    assert source.client().get('kvmigrate:cutover') is None
-    replication = target.client().info('replication')
-    assert replication['role'] == 'slave' and replication['master_port'] == source.port
-    _wait_until(lambda: target.client().get('writable-again') == '1')
+    assert source.client().get('kvmigrate:cutover') is None and target.client().get('kvmigrate:cutover') is None
+    assert not writers.errors, writers.errors
+    missing, acked = writers.missing_on(target)
+    assert acked > 100 and writers.refusals, 'the writers never moved to the target'
+    assert missing == [], '%d of %d acknowledged writes are missing on the new primary' % (len(missing), acked)
 
 
 def test_check_mode_reports_the_plan_and_touches_neither_end(redis_bin, start_server, run_module):

@@ -457,11 +457,18 @@ def test_the_guard_alone_makes_the_source_refuse_writes_once_the_target_left():
         source.write('late', '1')
 
 
+# Each step, interrupted before and after the server applied it. Up to the promotion the undo puts both ends back;
+# from the moment the target is promoted it may hold writes, so it stays the primary and the guard holds the source.
+STEPS = ('SET KVMIGRATE:CUTOVER', 'CLIENT PAUSE', 'CONFIG SET MIN-REPLICAS-TO-WRITE 1', 'REPLICAOF NO ONE',
+         'REPLICAOF 127.0.0.1', 'CLIENT UNPAUSE')
+INTERRUPTED_STEPS = [(step, when) for step in STEPS for when in ('before', 'after')]
+PROMOTED = [('REPLICAOF NO ONE', 'after'), ('REPLICAOF 127.0.0.1', 'before'), ('REPLICAOF 127.0.0.1', 'after'),
+            ('CLIENT UNPAUSE', 'before'), ('CLIENT UNPAUSE', 'after')]
+
+
 @pytest.mark.parametrize('interruption', [KeyboardInterrupt, SystemExit, TaskTimeout], ids=lambda e: e.__name__)
-@pytest.mark.parametrize('when', ['before', 'after'])
-@pytest.mark.parametrize('step', ['SET KVMIGRATE:CUTOVER', 'CLIENT PAUSE', 'CONFIG SET MIN-REPLICAS-TO-WRITE 1',
-                                  'REPLICAOF NO ONE', 'REPLICAOF 127.0.0.1', 'CLIENT UNPAUSE'])
-def test_an_interruption_at_any_step_runs_the_undo_then_is_raised_again(step, when, interruption):
+@pytest.mark.parametrize('step,when', [s for s in INTERRUPTED_STEPS if s not in PROMOTED])
+def test_an_interruption_before_the_promotion_runs_the_undo_then_is_raised_again(step, when, interruption):
     world, source, target = _pair()
 
     def interrupt(sim, args):
@@ -471,6 +478,52 @@ def test_an_interruption_at_any_step_runs_the_undo_then_is_raised_again(step, wh
     with pytest.raises(interruption):
         _cutover(world).run()
     _assert_as_before(source, target)
+
+
+@pytest.mark.parametrize('interruption', [KeyboardInterrupt, SystemExit, TaskTimeout], ids=lambda e: e.__name__)
+@pytest.mark.parametrize('step,when', PROMOTED)
+def test_an_interruption_after_the_promotion_keeps_the_target_primary_and_the_source_refusing(step, when, interruption):
+    world, source, target = _pair()
+
+    def interrupt(sim, args):
+        raise interruption()
+
+    world.on(_command(step), interrupt, when=when)
+    with pytest.raises(interruption):
+        _cutover(world).run()
+    assert target.role == 'master' and source.paused_until is None
+    try:
+        source.write('late', '1')
+        refused = None
+    except redis.exceptions.ReadOnlyError:  # fenced: a replica of the target
+        refused = 'READONLY'
+    except redis.exceptions.ResponseError as exc:
+        refused = str(exc).split()[0]
+    assert refused in ('READONLY', 'NOREPLICAS'), 'the source took a write while the target is the primary'
+    assert 'kvmigrate:cutover' in source.keys or 'kvmigrate:cutover' in target.keys or source.role == 'slave'
+
+    result = _cutover(world).run()  # the fault fired once
+    assert result['cutover']['recovery'] in ('completed', None), result['cutover']
+    assert source.role == 'slave' and source.master_port == 6380 and target.role == 'master'
+    assert source.config['min-replicas-to-write'] == '0' and source.config['min-replicas-max-lag'] == '7'
+    assert 'kvmigrate:cutover' not in target.keys and 'kvmigrate:cutover' not in source.keys
+
+
+def test_a_fence_refused_after_the_promotion_fails_held_and_a_rerun_completes():
+    world, source, target = _pair()
+    world.on(_command('REPLICAOF 127.0.0.1'), _raises(redis.exceptions.NoPermissionError('NOPERM replicaof')))
+    with pytest.raises(CutoverError) as raised:
+        _cutover(world).run()
+    assert 'stays the primary' in raised.value.msg and 'run the same task again' in raised.value.msg
+    details = raised.value.details['cutover']
+    assert details['held'] is True and details['undone'] is False
+    assert target.role == 'master' and source.role == 'master' and source.paused_until is None
+    with pytest.raises(redis.exceptions.ResponseError, match='NOREPLICAS'):
+        source.write('late', '1')
+
+    result = _cutover(world).run()  # the fault fired once
+    assert result['cutover']['recovery'] == 'completed'
+    assert source.role == 'slave' and source.config['min-replicas-to-write'] == '0'
 
 
 def test_a_rerun_after_the_module_died_past_the_promotion_completes_the_cutover():
