@@ -1,9 +1,9 @@
-"""The fenced cutover interrupted at its worst moment, on real servers with live writers (issue 12).
+"""The fenced cutover interrupted at every step boundary, on real servers with live writers (issue 12).
 
-A synced pair; the module and the target's replication link reach the source through a TCP proxy. The proxy stalls
-the module's connection to the source at the fence (the first REPLICAOF sent to the source), which comes right after
-the target's REPLICAOF NO ONE: the target is a writable primary and the source is not fenced yet. Then the control
-node goes away in one of the ways it does in practice:
+A synced pair; the module reaches each end through a TCP proxy, and so does the target's replication link to the
+source. The proxy holds one command of the cutover (STEPS: each step of the pause method, and FAILOVER before and after
+it lands), so the run is interrupted exactly there. Then the control node goes away in one of the ways it does in
+practice:
 
 * SIGKILL of every process of the ansible-playbook run (the control node lost);
 * SIGINT or SIGTERM to the ansible-playbook process group (Ctrl-C, an AWX cancel), which Ansible forwards to its
@@ -12,10 +12,10 @@ node goes away in one of the ways it does in practice:
 
 each with ``kvmigrate_in_process`` true and false (with a task ``timeout:`` the action plugin runs the module as a
 process either way; in the worker, SIGINT and SIGTERM kill Ansible's worker outright, so no undo runs there).
-Afterwards, for 5 s, a watcher writes to
-both ends in turn: never may both take a write in the same round. Writers that move from the source to the target
-on a refusal must not lose an acknowledged write. The same task, run again, must converge: the target is the only
-writable primary, the source follows it, the source's min-replicas-* are its own again and the cutover record is gone.
+Afterwards, for 3 s and through the re-run, a watcher writes to both ends in turn: never may both take a write in the same round. Writers
+that move from the source to the target on a refusal must not lose an acknowledged write. The same task, run again,
+must converge: the target is the only writable primary, the source follows it, the source's min-replicas-* are its
+own again and the cutover record is gone. docs/cutover.md has the table of what each step leaves.
 """
 import json
 import os
@@ -29,12 +29,12 @@ import time
 import pytest
 import redis
 
-from tests.support.proxy import STALL, StallingProxy
+from tests.support.proxy import DELIVER_THEN_STALL, STALL, StallingProxy
 from tests.support.servers import ansible_env, fill
 from tests.support.writers import LiveWriters
 
 FENCE_TIMEOUT_MS = 2000
-WATCH_SECONDS = 5.0
+WATCH_SECONDS = 3.0
 # The source's own settings, which the guard replaces during the cutover and which must come back.
 SOURCE_MIN_REPLICAS = {'min-replicas-to-write': '0', 'min-replicas-max-lag': '7'}
 PLAYBOOK = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
@@ -47,22 +47,32 @@ def _wait_until(condition, timeout=20, what='condition'):
         time.sleep(0.02)
 
 
-def _pair_behind_proxy(start_server):
+def _pair_behind_proxies(start_server):
+    """A synced pair, each end behind a proxy. The module reaches both ends through them, and so does the target's
+    replication link to the source. The target announces its proxy's port (replica-announce-port), so the source lists
+    it at the address the module reaches it by, as a target behind NAT would be."""
     source = start_server(name='source', extra=['min-replicas-max-lag %s' % SOURCE_MIN_REPLICAS['min-replicas-max-lag']])
     target = start_server(name='target')
     fill(source, 200)
-    proxy = StallingProxy(source.host, source.port).start()
-    target.client().replicaof(proxy.host, proxy.port)
-    _wait_until(lambda: target.client().info('replication').get('master_link_status') == 'up'
-                and target.client().dbsize() == 200, what='target in sync')
-    return source, target, proxy
+    proxies = dict(source=StallingProxy(source.host, source.port).start(),
+                   target=StallingProxy(target.host, target.port).start())
+    target.client().config_set('replica-announce-port', proxies['target'].port)
+    target.client().replicaof(proxies['source'].host, proxies['source'].port)
+
+    def synced_and_listed():
+        replicas = [v for k, v in source.client().info('replication').items() if k.startswith('slave')]
+        return (target.client().info('replication').get('master_link_status') == 'up' and target.client().dbsize() == 200
+                and any(int(r.get('port', 0)) == proxies['target'].port and r.get('state') == 'online' for r in replicas))
+    _wait_until(synced_and_listed, what='target in sync, listed at its proxy port')
+    return source, target, proxies
 
 
 def _playbook(tmp_path, target, in_process, fence_timeout_ms=FENCE_TIMEOUT_MS, task_timeout=None, name='cutover',
-              login_port=None):
+              login_port=None, method='auto'):
     task = {'name': 'Promote the target and fence its source',
             'kvmigrate.replication.replicaof': dict(login_host=target.host, login_port=login_port or target.port,
-                                                    state='primary', fence_source=True, fence_timeout_ms=fence_timeout_ms)}
+                                                    state='primary', fence_source=True, fence_timeout_ms=fence_timeout_ms,
+                                                    cutover_method=method)}
     if task_timeout:
         task['timeout'] = task_timeout
     play = [dict(hosts='localhost', gather_facts=False, vars=dict(kvmigrate_in_process=in_process), tasks=[task])]
@@ -165,30 +175,59 @@ def _assert_converged(source, target, writers, target_port=None):
     assert target.client().set('after', '1') is True
     assert source.client().config_get('min-replicas-*') == SOURCE_MIN_REPLICAS
     assert target.client().get('kvmigrate:cutover') is None
-    _wait_until(lambda: source.client().get('kvmigrate:cutover') is None, what='record gone on the source')
+    try:
+        _wait_until(lambda: source.client().get('kvmigrate:cutover') is None, timeout=60, what='record gone on the source')
+    except AssertionError as exc:
+        raise AssertionError('%s; source %s; target %s' % (exc, source.client().info('replication'),
+                                                           target.client().info('replication')))
     assert not writers.errors, writers.errors
     missing, acked = writers.missing_on(target)
     assert acked > 100, 'writers wrote too little to prove anything: %d' % acked
     assert missing == [], '%d of %d acknowledged writes are missing on the new primary' % (len(missing), acked)
 
 
+# Every step boundary of both methods a Redis pair can use. Each entry: the end whose proxy holds the module's
+# connection, the bytes it waits for, what it does then, and the cutover method. Byte patterns are RESP, so that a
+# CONFIG GET of the same parameter, read while planning, does not match. ``stall`` holds the command on its way (it
+# never lands); ``deliver_then_stall`` lets it land and holds the reply (FAILOVER then runs inside the server, with no
+# module to watch it).
+STEPS = {
+    'guard': ('source', b'$3\r\nSET\r\n$21\r\nmin-replicas-to-write', STALL, 'pause'),
+    'client-pause': ('source', b'$6\r\nCLIENT\r\n$5\r\nPAUSE', STALL, 'pause'),
+    'target-promotion': ('target', b'$9\r\nREPLICAOF\r\n$2\r\nNO', STALL, 'pause'),
+    'fence': ('source', b'$9\r\nREPLICAOF', STALL, 'pause'),
+    'client-unpause': ('source', b'$6\r\nCLIENT\r\n$7\r\nUNPAUSE', STALL, 'pause'),
+    'failover-sent': ('source', b'$8\r\nFAILOVER', STALL, 'failover'),
+    'failover-under-way': ('source', b'$8\r\nFAILOVER', DELIVER_THEN_STALL, 'failover'),
+}
+# The pause method's steps on the source after the cutover record is written. Killed there with no undo, the record
+# is what a re-run completes the cutover from.
+RECORDED_STEPS = ('guard', 'client-pause', 'fence', 'client-unpause')
+
+
 @pytest.mark.parametrize('in_process', [True, False], ids=['worker', 'process'])
 @pytest.mark.parametrize('how', ['SIGKILL', 'SIGINT', 'SIGTERM', 'task-timeout'])
+@pytest.mark.parametrize('step', list(STEPS))
 def test_interrupted_cutover_never_leaves_two_writable_primaries_and_a_rerun_converges(
-        how, in_process, tmp_path, start_server):
-    source, target, proxy = _pair_behind_proxy(start_server)
+        step, how, in_process, tmp_path, start_server):
+    end, pattern, action, method = STEPS[step]
+    source, target, proxies = _pair_behind_proxies(start_server)
+    login_port = proxies['target'].port
     # A task timeout needs the stall to outlast it: a longer pause gives every command 15 % of it (6 s here), and the
-    # 5 s timeout leaves a module process, which starts slowly on a loaded machine, time to reach the fence first.
+    # 5 s timeout leaves a module process, which starts slowly on a loaded machine, time to reach the step first.
     fence_timeout_ms = 40000 if how == 'task-timeout' else FENCE_TIMEOUT_MS
-    command = _playbook(tmp_path, target, in_process, fence_timeout_ms, task_timeout=5 if how == 'task-timeout' else None)
-    proxy.arm(b'REPLICAOF', STALL)
-    writers = LiveWriters(source, target, count=2).start()
+    command = _playbook(tmp_path, target, in_process, fence_timeout_ms, task_timeout=5 if how == 'task-timeout' else None,
+                        login_port=login_port, method=method)
+    armed = proxies[end]
+    armed.arm(pattern, action)
+    writers = LiveWriters(source, target, count=2, pause=0.002).start()
     watch = SplitBrainWatch(source, target).start()
     try:
         proc = subprocess.Popen(command, env=ansible_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 start_new_session=True, text=True)
         try:
-            assert proxy.triggered.wait(120), 'the module never sent the fence: %s' % proc.communicate(timeout=60)[0][-3000:]
+            assert armed.triggered.wait(120), 'the module never reached %s: %s' % (
+                step, proc.communicate(timeout=60)[0][-3000:])
             interrupted_at = time.monotonic()
             if how != 'task-timeout':
                 _interrupt(proc, how)
@@ -200,143 +239,48 @@ def test_interrupted_cutover_never_leaves_two_writable_primaries_and_a_rerun_con
         time.sleep(WATCH_SECONDS)
         assert watch.both == [], 'both ends took writes in %d rounds (of %d), the first %.3f s after the interruption' % (
             len(watch.both), watch.rounds, watch.both[0] - interrupted_at)
-        if how == 'SIGKILL':
+        if how == 'task-timeout':
+            assert 'timed out' in output.lower() or 'timeout' in output.lower(), output[-3000:]
+        if how == 'SIGKILL' and step == 'fence':
             # nothing of the module survived: the guard alone holds the source, with the target promoted
             assert promoted_at_interrupt
             with pytest.raises(redis.ResponseError, match='NOREPLICAS'):
                 source.client().set('during', '1')
-        if how == 'task-timeout':
-            assert 'timed out' in output.lower() or 'timeout' in output.lower(), output[-3000:]
+        if how == 'SIGKILL' and step == 'target-promotion':
+            # the promotion never landed: the target follows the source, which takes writes again once its pause ends
+            assert target.client().info('replication')['role'] == 'slave'
+            _wait_until(lambda: watch.accepted['source'] > 0, what='the source taking writes after its pause expired')
+        if how == 'SIGKILL' and step in RECORDED_STEPS:
+            assert source.client().get('kvmigrate:cutover') is not None or target.client().get('kvmigrate:cutover') is not None
 
-        proxy.disarm()
-        if how == 'task-timeout':
-            # A task timeout ends the task, not the module process it runs as: that process finishes or undoes its
-            # cutover on its own, holding its claim on both servers until then, and a re-run meanwhile is refused
-            # (it names the operation). Do what that message says: wait for the claim to go.
-            _wait_until(lambda: not _claimed(source) and not _claimed(target), timeout=120,
-                        what='the timed-out module process to finish')
-        rerun = subprocess.run(_playbook(tmp_path, target, False, name='rerun'), env=ansible_env(), capture_output=True,
-                               text=True, timeout=300, check=False)
-        result = _task_result(rerun.stdout + rerun.stderr)
-        assert rerun.returncode == 0 and result['_status'] == 'changed', rerun.stdout[-3000:]
-        if how == 'SIGKILL':
-            assert result['cutover']['recovery'] == 'completed'
-        else:
-            assert result['cutover']['recovery'] in (None, 'completed')
-        time.sleep(0.3)  # writers that were refused move to the target
-    finally:
-        watch.stop()
-        writers.stop()
-        proxy.close()
-    assert watch.accepted['target'] > 0, 'the watcher never saw the target take a write'
-    assert watch.both == []
-    _assert_converged(source, target, writers)
-
-
-# The other step boundaries of the pause method on the source, each stalled on its way to the server (the command never
-# lands), then SIGKILL of the whole run in the worker path: the worst case, no undo and no unpause runs. Byte patterns
-# are RESP, so that a CONFIG GET of the same parameter, read while planning, does not match. The target's step, its
-# REPLICAOF NO ONE, has a test of its own below.
-STEP_BOUNDARIES = {
-    'client-pause': b'$6\r\nCLIENT\r\n$5\r\nPAUSE',
-    'guard': b'$3\r\nSET\r\n$21\r\nmin-replicas-to-write',
-    'client-unpause': b'$6\r\nCLIENT\r\n$7\r\nUNPAUSE',
-}
-STEP_WATCH_SECONDS = 3.0
-
-
-@pytest.mark.parametrize('step', sorted(STEP_BOUNDARIES))
-def test_cutover_killed_at_each_step_boundary_never_leaves_two_writable_primaries_and_a_rerun_converges(
-        step, tmp_path, start_server):
-    source, target, armed = _pair_behind_proxy(start_server)
-    armed.arm(STEP_BOUNDARIES[step], STALL)
-    writers = LiveWriters(source, target, count=2).start()
-    watch = SplitBrainWatch(source, target).start()
-    try:
-        proc = subprocess.Popen(_playbook(tmp_path, target, True), env=ansible_env(), stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, start_new_session=True, text=True)
-        try:
-            assert armed.triggered.wait(120), 'the module never reached %s: %s' % (
-                step, proc.communicate(timeout=60)[0][-3000:])
-            interrupted_at = time.monotonic()
-            _interrupt(proc, 'SIGKILL')
-            proc.communicate(timeout=120)
-        finally:
-            if proc.poll() is None:
-                _interrupt(proc, 'SIGKILL')
-        time.sleep(STEP_WATCH_SECONDS)
-        assert watch.both == [], 'both ends took writes in %d rounds (of %d), the first %.3f s after the kill' % (
-            len(watch.both), watch.rounds, watch.both[0] - interrupted_at)
-        # the record was written before the stalled step: a re-run completes the cutover from it
-        assert source.client().get('kvmigrate:cutover') is not None or target.client().get('kvmigrate:cutover') is not None
         armed.disarm()
-        rerun = subprocess.run(_playbook(tmp_path, target, False, name='rerun'), env=ansible_env(), capture_output=True,
-                               text=True, timeout=300, check=False)
-        result = _task_result(rerun.stdout + rerun.stderr)
-        assert rerun.returncode == 0 and result['_status'] == 'changed', rerun.stdout[-3000:]
-        assert result['cutover']['recovery'] == 'completed', result['cutover']
-        time.sleep(0.3)  # writers that were refused move to the target
-    finally:
-        watch.stop()
-        writers.stop()
-        armed.close()
-    assert watch.accepted['target'] > 0, 'the watcher never saw the target take a write'
-    assert watch.both == []
-    _assert_converged(source, target, writers)
-
-
-def test_cutover_killed_while_the_target_promotion_is_on_its_way_never_leaves_two_writable_primaries(
-        tmp_path, start_server):
-    """The target's step: the module reaches the target through a second proxy, which holds its REPLICAOF NO ONE (the
-    command never lands), then the whole run is SIGKILLed in the worker path. The target announces the proxy's port
-    (replica-announce-port), so the source lists it at the address the module reaches it by, as a target behind NAT
-    would be. The source is paused and guarded, the target still a replica: when the pause expires the source is the
-    one writable primary. A re-run converges."""
-    source, target, source_proxy = _pair_behind_proxy(start_server)
-    target_proxy = StallingProxy(target.host, target.port).start()
-    target.client().config_set('replica-announce-port', target_proxy.port)
-    # the port is announced at the link's handshake: reconnect the link (a partial resync)
-    target.client().execute_command('CLIENT', 'KILL', 'TYPE', 'master')
-
-    def listed_at_proxy_port():
-        replicas = [v for k, v in source.client().info('replication').items() if k.startswith('slave')]
-        return any(int(r.get('port', 0)) == target_proxy.port and r.get('state') == 'online' for r in replicas)
-    _wait_until(listed_at_proxy_port, what='source lists the target at the proxy port')
-    target_proxy.arm(b'$9\r\nREPLICAOF\r\n$2\r\nNO', STALL)
-    writers = LiveWriters(source, target, count=2).start()
-    watch = SplitBrainWatch(source, target).start()
-    try:
-        proc = subprocess.Popen(_playbook(tmp_path, target, True, login_port=target_proxy.port), env=ansible_env(),
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, text=True)
-        try:
-            assert target_proxy.triggered.wait(120), 'the module never promoted the target: %s' % (
-                proc.communicate(timeout=60)[0][-3000:])
-            interrupted_at = time.monotonic()
-            _interrupt(proc, 'SIGKILL')
-            proc.communicate(timeout=120)
-        finally:
-            if proc.poll() is None:
-                _interrupt(proc, 'SIGKILL')
-        time.sleep(STEP_WATCH_SECONDS)
-        assert watch.both == [], 'both ends took writes in %d rounds (of %d), the first %.3f s after the kill' % (
-            len(watch.both), watch.rounds, watch.both[0] - interrupted_at)
-        # the promotion never landed: the target follows the source, which takes writes again once its pause expires
-        assert target.client().info('replication')['role'] == 'slave'
-        _wait_until(lambda: watch.accepted['source'] > 0, what='the source taking writes after its pause expired')
-        target_proxy.disarm()
-        rerun = subprocess.run(_playbook(tmp_path, target, False, name='rerun', login_port=target_proxy.port),
+        # A task timeout ends the task, not a module process: that process finishes or undoes its cutover on its own,
+        # holding its claim on both servers until then, and a re-run meanwhile is refused (it names the operation).
+        # Do what that message says: wait for the claim to go. A module killed with the worker left none.
+        _wait_until(lambda: not _claimed(source) and not _claimed(target), timeout=120,
+                    what='the interrupted module to finish')
+        rerun = subprocess.run(_playbook(tmp_path, target, False, name='rerun', login_port=login_port, method=method),
                                env=ansible_env(), capture_output=True, text=True, timeout=300, check=False)
         result = _task_result(rerun.stdout + rerun.stderr)
-        assert rerun.returncode == 0 and result['_status'] == 'changed', rerun.stdout[-3000:]
-        assert result['cutover']['recovery'] in (None, 'completed', 'reverted'), result['cutover']
+        assert rerun.returncode == 0, rerun.stdout[-3000:]
+        if step == 'failover-under-way':
+            # the server may have finished the failover on its own: then the re-run finds the work done
+            assert result['_status'] in ('changed', 'ok'), rerun.stdout[-3000:]
+        else:
+            assert result['_status'] == 'changed', rerun.stdout[-3000:]
+        recovery = (result.get('cutover') or {}).get('recovery')
+        if how == 'SIGKILL' and step in RECORDED_STEPS:
+            assert recovery == 'completed', result['cutover']
+        else:
+            assert recovery in (None, 'completed', 'reverted'), result['cutover']
         time.sleep(0.3)  # writers that were refused move to the target
     finally:
         watch.stop()
         writers.stop()
-        source_proxy.close()
+        proxies['source'].close()
     try:
         assert watch.accepted['target'] > 0, 'the watcher never saw the target take a write'
         assert watch.both == []
-        _assert_converged(source, target, writers, target_port=target_proxy.port)
+        _assert_converged(source, target, writers, target_port=login_port)
     finally:
-        target_proxy.close()
+        proxies['target'].close()

@@ -6,6 +6,8 @@ key), then does to that connection what the test armed it with:
 * ``stall``: nothing more goes through, either way, and the held bytes never reach the server (a network that went
   dark). The connection stays open until a side closes it; the server never sees the command.
 * ``reset``: the connection is closed at once with a TCP reset, before the command reaches the server.
+* ``deliver_then_stall``: the command reaches the server, then nothing more goes through, either way: the server
+  acts on it, and its reply never comes back (a network that went dark right after the send).
 
 Other connections, and new ones, go on normally. ``triggered`` is set when the armed action happened, so that a test
 can act at that very moment (send a signal, start a clock).
@@ -17,6 +19,7 @@ import threading
 
 STALL = 'stall'
 RESET = 'reset'
+DELIVER_THEN_STALL = 'deliver_then_stall'
 
 
 class StallingProxy(object):
@@ -102,7 +105,9 @@ class StallingProxy(object):
                             client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
                             self.triggered.set()
                             return
-                        if action == STALL:
+                        if action == DELIVER_THEN_STALL:
+                            server.sendall(data)
+                        if action in (STALL, DELIVER_THEN_STALL):
                             stalled = True
                             self.triggered.set()
                             continue
