@@ -640,7 +640,11 @@ class Removal(object):
 
     @staticmethod
     def _unsafe(members, leaving):
-        """Why removing ``leaving`` now would harm the cluster, as a sentence, or None."""
+        """Why removing ``leaving`` now would harm the cluster, as a sentence, or None. Roles and slots come from
+        ``members``, the view read now: ``leaving`` may hold a node as an earlier view (another node's, gossip behind)
+        saw it, a master that has since handed its slots over."""
+        current = dict((n['id'], n) for n in members)
+        leaving = dict((node_id, current.get(node_id, node)) for node_id, node in leaving.items())
         for node in leaving.values():
             if node['role'] == 'master' and node['slots']:
                 return ("Old node %s is still the master of slots %s: move its shard first "

@@ -132,3 +132,17 @@ def test_a_node_the_seed_lists_in_the_shard_belongs_to_it_whatever_it_says():
     own_line = 'ddd 127.0.0.1:7004@17004 myself,slave aaa 0 1 1 connected'
     assert cluster.ShardReplacement._in_shard(_new_node('ddd', own_line), shard, by_id)
     assert cluster.ShardReplacement._in_shard(_new_node('aaa', NODES_70.splitlines()[0]), shard, by_id)
+
+
+def test_removal_judges_a_leaving_node_by_the_view_read_now_not_an_older_one():
+    """An old master that handed its slots to its new replica: a node behind on gossip still listed it as master when
+    the nodes to remove were found; the view read now lists it as a replica, so removing it is safe."""
+    before = cluster.parse_nodes(NODES_70)
+    after = cluster.parse_nodes(NODES_70.replace('ccc 127.0.0.1:7003@17003, master - 0 1 3 connected 10923-16383',
+                                                 'ccc 127.0.0.1:7003@17003, slave fff 0 1 4 connected')
+                                .replace('fff 127.0.0.1:7006@17006, slave ccc 0 1 3 connected',
+                                         'fff 127.0.0.1:7006@17006, master - 0 1 4 connected 10923-16383'))
+    leaving = dict((n['id'], n) for n in before if n['id'] == 'ccc')
+    assert 'still the master of slots 10923-16383' in cluster.Removal._unsafe(before, leaving)
+    # fff, ccc's new master, has no other replica: ccc's shard keeps fff as master and loses its only replica (ccc)
+    assert cluster.Removal._unsafe(after, leaving) is None
