@@ -466,9 +466,8 @@ PROMOTED = [('REPLICAOF NO ONE', 'after'), ('REPLICAOF 127.0.0.1', 'before'), ('
             ('CLIENT UNPAUSE', 'before'), ('CLIENT UNPAUSE', 'after')]
 
 
-@pytest.mark.parametrize('interruption', [KeyboardInterrupt, SystemExit, TaskTimeout], ids=lambda e: e.__name__)
-@pytest.mark.parametrize('step,when', [s for s in INTERRUPTED_STEPS if s not in PROMOTED])
-def test_an_interruption_before_the_promotion_runs_the_undo_then_is_raised_again(step, when, interruption):
+def _interrupted(step, when, interruption):
+    """A cutover interrupted by ``interruption`` before or after the server applied ``step``; it must raise it again."""
     world, source, target = _pair()
 
     def interrupt(sim, args):
@@ -477,20 +476,20 @@ def test_an_interruption_before_the_promotion_runs_the_undo_then_is_raised_again
     world.on(_command(step), interrupt, when=when)
     with pytest.raises(interruption):
         _cutover(world).run()
+    return world, source, target
+
+
+@pytest.mark.parametrize('interruption', [KeyboardInterrupt, SystemExit, TaskTimeout], ids=lambda e: e.__name__)
+@pytest.mark.parametrize('step,when', [s for s in INTERRUPTED_STEPS if s not in PROMOTED])
+def test_an_interruption_before_the_promotion_runs_the_undo_then_is_raised_again(step, when, interruption):
+    dummy, source, target = _interrupted(step, when, interruption)
     _assert_as_before(source, target)
 
 
 @pytest.mark.parametrize('interruption', [KeyboardInterrupt, SystemExit, TaskTimeout], ids=lambda e: e.__name__)
 @pytest.mark.parametrize('step,when', PROMOTED)
 def test_an_interruption_after_the_promotion_keeps_the_target_primary_and_the_source_refusing(step, when, interruption):
-    world, source, target = _pair()
-
-    def interrupt(sim, args):
-        raise interruption()
-
-    world.on(_command(step), interrupt, when=when)
-    with pytest.raises(interruption):
-        _cutover(world).run()
+    world, source, target = _interrupted(step, when, interruption)
     assert target.role == 'master' and source.paused_until is None
     try:
         source.write('late', '1')
