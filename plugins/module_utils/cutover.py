@@ -459,6 +459,7 @@ class Cutover(object):
         if self.revert_reason is not None:
             if not self.check_mode:
                 claim_operation(self.source, 'replicaof')
+                self._lift_leftover_pause()
                 self._revert_interrupted()
             raise self._reverted_error()
         if self.finish is None:
@@ -468,6 +469,7 @@ class Cutover(object):
         # The target was claimed by the module; another kvmigrate operation on the source (a second cutover, a
         # rollback) must not overlap this one either.
         claim_operation(self.source, 'replicaof')
+        self._lift_leftover_pause()
         if self.finish is not None:
             self._finish_interrupted()
             return self._result(changed=True, source_before=result['cutover']['source_before'],
@@ -489,6 +491,15 @@ class Cutover(object):
         cutover.update(self._check_writes_if_asked())
         return self._result(changed=True, source_before=result['cutover']['source_before'],
                             source_after=self._source_after(), cutover_fields=cutover)
+
+    def _lift_leftover_pause(self):
+        """A cutover that died paused leaves its CLIENT PAUSE on the source for up to its fence_timeout_ms, and every
+        write this run sends there (the record, a DEL) would wait behind it. The claim just taken proves no kvmigrate
+        operation runs on the source any more, and the pause protects nothing by itself: the guard, set before any
+        promotion, keeps the source from taking writes once the target has left. So a run that found the record of
+        an interrupted cutover lifts it first."""
+        if self.record is not None and (self.source_status or {}).get('role') == info_utils.ROLE_PRIMARY:
+            self._send(self.source, 'source', 'CLIENT', 'UNPAUSE')
 
     def _check_fence_durable(self):
         """With persist, a restarted source must come back fenced: refuse, before anything changes, where its fence

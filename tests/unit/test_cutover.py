@@ -534,7 +534,8 @@ def test_a_rerun_after_the_module_died_past_the_promotion_completes_the_cutover(
     result = _cutover(world).run()
     assert result['changed'] is True and result['cutover']['recovery'] == 'completed'
     assert result['cutover']['source'] == '127.0.0.1:6379'  # found through the record: the target no longer names it
-    assert result['cutover']['commands'] == ['source: REPLICAOF 127.0.0.1 6380', 'source: CONFIG SET min-replicas-to-write 0',
+    assert result['cutover']['commands'] == ['source: CLIENT UNPAUSE', 'source: REPLICAOF 127.0.0.1 6380',
+                                             'source: CONFIG SET min-replicas-to-write 0',
                                              'source: CONFIG SET min-replicas-max-lag 7', 'target: DEL kvmigrate:cutover']
     assert result['cutover']['source_refuses_writes'] is True and result['cutover']['target_accepts_writes'] is True
     assert source.role == 'slave' and source.master_port == 6380
@@ -542,6 +543,20 @@ def test_a_rerun_after_the_module_died_past_the_promotion_completes_the_cutover(
 
     again = _cutover(world).run()
     assert again['changed'] is False and again['cutover']['commands'] == []
+
+
+def test_a_rerun_while_the_dead_runs_pause_still_holds_the_source_lifts_it_and_completes():
+    """The module died with the source paused (its guard never landed): the pause outlives it for up to
+    fence_timeout_ms, and the re-run's writes to the source would wait behind it."""
+    world, source, target = _pair()
+    _die_at(world, 'CONFIG SET MIN-REPLICAS-TO-WRITE 1')
+    assert source.paused_until is not None and world.now < source.paused_until
+
+    result = _cutover(world).run()
+    assert result['cutover']['recovery'] == 'completed'
+    assert result['cutover']['commands'][0] == 'source: CLIENT UNPAUSE'
+    assert source.role == 'slave' and target.role == 'master'
+    assert source.config['min-replicas-to-write'] == '0' and source.config['min-replicas-max-lag'] == '7'
 
 
 def test_a_rerun_after_the_module_died_before_the_promotion_uses_the_recorded_settings():
