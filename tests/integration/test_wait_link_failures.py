@@ -168,13 +168,27 @@ def test_sigstopped_target_fails_near_timeout_naming_that_it_does_not_answer(sta
     target = start_server(name='target')
     _replicate(run_module, target, source)
     assert run_module('wait_for_sync', dict(_login(target), timeout=60))['rc'] == 0
-    stopper = threading.Timer(1.5, os.kill, (target.proc.pid, signal.SIGSTOP))
+    stop = threading.Event()
+
+    def stop_once_polling():
+        """SIGSTOP the target once the module polls it (a connection redis-py names kvmigrate, whose last command is
+        INFO): on a loaded machine the module may take longer than any fixed delay to connect."""
+        deadline = time.time() + 30
+        while not stop.is_set() and time.time() < deadline:
+            if any(c.get('name') == 'kvmigrate' and c.get('cmd') == 'info' for c in target.client().client_list()):
+                time.sleep(0.3)
+                os.kill(target.proc.pid, signal.SIGSTOP)
+                return
+            time.sleep(0.02)
+
+    stopper = threading.Thread(target=stop_once_polling, daemon=True)
     stopper.start()
     try:
         # stable_for beyond timeout keeps the module polling until the timeout, across the stop
         result, took = _timed(run_module, 'wait_for_sync', dict(_login(target), timeout=5, stable_for=3600))
     finally:
-        stopper.cancel()
+        stop.set()
+        stopper.join(10)
         os.kill(target.proc.pid, signal.SIGCONT)
     assert result['rc'] == 1
     assert 'Target 127.0.0.1:%d did not answer for the last' % target.port in result['msg'], result['msg']
