@@ -55,10 +55,10 @@ tree:
 unit: venv tree
 	$(PY) -m pytest tests/unit -q
 
-# Most integration tests wait on servers and playbooks, not the CPU: three pytest-xdist workers share the two CPUs of
+# Most integration tests wait on servers and playbooks, not the CPU: two pytest-xdist workers share the two CPUs of
 # the CI machine. Every test starts its own servers on free ports (network namespaces named after the worker's pid),
 # so tests do not share state. INTEGRATION_WORKERS=0 runs them one by one.
-INTEGRATION_WORKERS ?= 3
+INTEGRATION_WORKERS ?= 2
 # Also regenerates docs/reliability.md (every fault tried, expected vs observed, writes lost) from the run.
 integration: venv tree
 	$(PY) -m pytest tests/integration -q -p no:cacheprovider -n $(INTEGRATION_WORKERS) -o junit_family=xunit1 --junitxml=.build/integration-junit.xml

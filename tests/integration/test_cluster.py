@@ -146,26 +146,28 @@ def _diffs(output):
 
 
 class MasterWatch(threading.Thread):
-    """Samples, from a node of the cluster, which node is the master of each shard, and records when each shard got
-    a master of ``new`` (time.time(), the clock of the modules' timeline)."""
+    """Samples, from nodes of the cluster, which node is the master of each shard, and records when each shard got
+    a master of ``new`` (time.time(), the clock of the modules' timeline): the first sample of any node that shows it.
+    An old node alone can miss the last shard: it is reset when the old nodes leave, possibly before gossip told it."""
 
-    def __init__(self, node, new):
+    def __init__(self, nodes, new):
         super(MasterWatch, self).__init__(daemon=True)
-        self.node = node
+        self.nodes = list(nodes)
         self.new = _addresses(new)
         self.changed_at = {}
         self.done = threading.Event()
 
     def run(self):
         while not self.done.is_set():
-            try:
-                masters = cluster_support.masters(self.node)
-            except Exception:  # the node is reset at the end, or busy: the next sample tells
-                masters = {}
-            now = time.time()
-            for first_slot, address in masters.items():
-                if address in self.new:
-                    self.changed_at.setdefault(first_slot, now)
+            for node in self.nodes:
+                try:
+                    masters = cluster_support.masters(node)
+                except Exception:  # the node is reset at the end, or busy: the next sample tells
+                    masters = {}
+                now = time.time()
+                for first_slot, address in masters.items():
+                    if address in self.new:
+                        self.changed_at.setdefault(first_slot, now)
             time.sleep(0.02)
 
     def stop(self):
@@ -243,7 +245,7 @@ def test_playbook_replaces_every_node_with_writes_and_converges_after_a_kill(tmp
         set(line.split()[0] for line in before.splitlines())
 
     writer = cluster_support.ClusterWriter(old, password=PASSWORD, writers=2).start()
-    watch = MasterWatch(old[1], new)
+    watch = MasterWatch([old[1]] + list(new), new)
     watch.start()
     try:
         time.sleep(0.5)
