@@ -87,7 +87,8 @@ def _set_up(start_server, tmp_path, listed):
     for sentinel in sentinels:
         sentinel.start()
     _wait(lambda: all(len(s.client().execute_command('SENTINEL', 'SENTINELS', MASTER)) == 2 for s in sentinels)
-          and source.client().info('replication')['connected_slaves'] == 1, 'the Sentinels to find each other')
+          and source.client().info('replication')['connected_slaves'] == 1, 'the Sentinels to find each other',
+          timeout=90)  # hello messages every 2 s; a loaded machine delays them
     host = dict(kvmigrate_target_host=target.host, kvmigrate_target_port=target.port, kvmigrate_target_password=PASSWORD,
                 kvmigrate_source_host=source.host, kvmigrate_source_port=source.port, kvmigrate_source_password=PASSWORD,
                 kvmigrate_sentinels=[s.endpoint for s in sentinels[:listed]],
