@@ -644,10 +644,14 @@ class Cutover(object):
             "completes the cutover (cutover.recovery: completed). (source offset %s, target offset %s)" % (
                 self._where(), cause.rstrip('.') + '.', RECORD_KEY, self.offsets.get('source_offset'),
                 self.offsets.get('target_offset')),
-            cutover=dict(method=self.method, fence=self.fence, source=endpoint(self.source_host, self.source_port),
-                         source_offset=self.offsets.get('source_offset'), target_offset=self.offsets.get('target_offset'),
-                         target_offset_source=self.offsets.get('target_offset_source'), undone=False, held=True,
-                         undo=list(self.undo_log), commands=list(self.commands), recovery=self.recovery))
+            cutover=self._failure_details(undone=False, held=True, undo=list(self.undo_log)))
+
+    def _failure_details(self, undone, held, undo):
+        """The ``cutover`` dictionary of a failed cutover: what was tried, the offsets seen and what was undone."""
+        return dict(method=self.method, fence=self.fence, source=endpoint(self.source_host, self.source_port),
+                    source_offset=self.offsets.get('source_offset'), target_offset=self.offsets.get('target_offset'),
+                    target_offset_source=self.offsets.get('target_offset_source'), undone=undone, held=held,
+                    undo=undo, commands=list(self.commands), recovery=self.recovery)
 
     def _unpause(self):
         try:
@@ -910,10 +914,7 @@ class Cutover(object):
             "Cutover of %s failed: %s %s (source offset %s, target offset %s)" % (
                 self._where(), cause.rstrip('.') + '.', outcome, self.offsets.get('source_offset'),
                 self.offsets.get('target_offset')),
-            cutover=dict(method=self.method, fence=self.fence, source=endpoint(self.source_host, self.source_port),
-                         source_offset=self.offsets.get('source_offset'), target_offset=self.offsets.get('target_offset'),
-                         target_offset_source=self.offsets.get('target_offset_source'), undone=not failed, held=False,
-                         undo=self.undo_log + failed, commands=list(self.commands), recovery=self.recovery))
+            cutover=self._failure_details(undone=not failed, held=False, undo=self.undo_log + failed))
 
     # -- result -------------------------------------------------------------------------------------------------------
     def _source_after(self):
