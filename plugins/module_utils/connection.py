@@ -471,6 +471,20 @@ class Server(object):
         sync discards all of them: every decision about data that would be lost, and every key comparison, uses this."""
         return info_utils.keyspace(info_utils.parse_info(self.info_text('keyspace')))['dbsize']
 
+    def keys_at_offset(self):
+        """(keys in every database, replication offset) from one INFO, whose default sections hold both, so that they
+        describe the same moment (no MULTI: the least-privilege ACL user of docs/security.md needs no more commands).
+        The offset is ``master_repl_offset``, which on a Redis-family replica is the offset it has applied. Dragonfly
+        keeps its offsets per shard: there the keys alone, with offset None."""
+        if self.flavor is None:
+            self.identify()
+        if self.flavor == info_utils.FLAVOR_DRAGONFLY:
+            return self.key_count(), None
+        fields = info_utils.parse_info(self.info_text())
+        offset = fields.get('master_repl_offset')
+        return (info_utils.keyspace(fields)['dbsize'],
+                int(offset) if offset is not None and str(offset).lstrip('-').isdigit() else None)
+
     def close(self):
         try:
             self.client.close()

@@ -51,6 +51,8 @@ DIAGNOSE_EVERY = 1.0
 LINK_COMMANDS = frozenset(('ping', 'auth', 'replconf', 'psync', 'sync'))
 # A refused link retries at least once a second (replicationCron), so the ACL LOG entry it leaves is at most this old.
 ACL_LOG_FRESH_SECONDS = 5.0
+# Reads of both key counts, when live writes keep the source ahead, before the smallest offset gap is returned.
+KEY_COUNT_ATTEMPTS = 10
 
 
 # Full syncs of one target that may begin and be abandoned before the wait gives up: a source whose replica output
@@ -400,6 +402,26 @@ class SyncWaiter(object):
             unmet.append('lag %s s > max_lag_seconds %s' % (lag['lag_seconds'], max_seconds))
         return lag, unmet
 
+    def _key_counts(self):
+        """(source keys, target keys, gap): the target read first, then the source, each count with its offset from one
+        INFO. A gap of 0 bytes means the target had applied everything the source held when the source was
+        counted, so the two counts describe the same data; under live writes up to KEY_COUNT_ATTEMPTS reads look for
+        that moment and the smallest gap is kept. None when an offset is unknown (Dragonfly, or no source)."""
+        if self.source is None:
+            return None, self.target.key_count(), None
+        best = None
+        for _attempt in range(KEY_COUNT_ATTEMPTS):
+            target_keys, target_offset = self.target.keys_at_offset()
+            source_keys, source_offset = self.source.keys_at_offset()
+            if target_offset is None or source_offset is None:
+                return source_keys, target_keys, None
+            gap = max(0, source_offset - target_offset)
+            if best is None or gap < best[2]:
+                best = (source_keys, target_keys, gap)
+            if gap == 0:
+                break
+        return best
+
     def _note_progress(self, status, elapsed, link_alive_now):
         self.progress['samples'] += 1
         if status.get('sync_in_progress') and link_alive_now:  # not a handshake that the source refuses
@@ -520,10 +542,9 @@ class SyncWaiter(object):
             if not unmet:
                 stable_since = now if stable_since is None else stable_since
                 if now - stable_since >= params['stable_for']:
-                    # back to back, so live writes move the two counts as little as possible
-                    source_keys = self.source.key_count() if self.source is not None else None
-                    target_keys = self.target.key_count()
+                    source_keys, target_keys, keys_offset_gap = self._key_counts()
                     return dict(synced=True, source_keys=source_keys, target_keys=target_keys,
+                                keys_offset_gap=keys_offset_gap,
                                 elapsed=round(self.clock() - start, 3), lag_bytes=lag['lag_bytes'],
                                 lag_seconds=lag['lag_seconds'], offset_source=lag['offset_source'],
                                 sync_progress=self.progress, replication=status, lag_samples=self.lag_samples,

@@ -126,18 +126,27 @@ offset_source:
   sample: replica
 source_keys:
   description:
-    - Keys in every database of the source (the sum of C(INFO keyspace)), read when the wait succeeded, just before
-      RV(target_keys).
+    - Keys in every database of the source (the sum of C(INFO keyspace)), read when the wait succeeded, right after
+      RV(target_keys). Each count is read with its server's replication offset from one C(INFO).
   returned: success
   type: int
   sample: 100000
 target_keys:
   description:
-    - Keys in every database of the target, read right after RV(source_keys). Live writes can make the two differ a
-      little.
+    - Keys in every database of the target, read when the wait succeeded.
   returned: success
   type: int
   sample: 100000
+keys_offset_gap:
+  description:
+    - Bytes of replication stream the source held beyond what the target had applied when the two counts were read.
+    - V(0) means both counts describe the same data, so any difference is real. Under live writes the module reads the
+      counts up to 10 times looking for that moment and returns the smallest gap; above V(0) the counts were read
+      that far apart and can differ by the writes in between.
+    - V(null) when an offset is unknown (a Dragonfly target, which keeps offsets per shard, or no source to compare).
+  returned: success
+  type: int
+  sample: 0
 primary:
   description: The source endpoint the module compared against, which the target was found to replicate from.
   returned: success

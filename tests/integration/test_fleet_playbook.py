@@ -7,7 +7,7 @@ import sys
 import tempfile
 import time
 
-from tests.support.servers import REPO, ansible_env, fill
+from tests.support.servers import REPO, ansible_env, fill, run_role
 
 
 def _playbook(inventory, *extra):
@@ -111,17 +111,8 @@ def test_verify_fails_each_pair_that_exceeds_a_threshold_with_what_it_exceeded(s
                              kvmigrate_target_password='verify-Tgt-pw', kvmigrate_source_host='127.0.0.1',
                              kvmigrate_source_port=sources[i].port, kvmigrate_source_password='verify-Src-pw'))
                  for i, name in enumerate(names))
-    inventory = tmp_path / 'inventory.json'
-    inventory.write_text(json.dumps({'kvmigrate_targets': {'hosts': hosts, 'vars': {
-        'ansible_connection': 'local', 'ansible_python_interpreter': '{{ ansible_playbook_python }}'}}}))
-    playbook = tmp_path / 'verify.yml'
-    playbook.write_text(json.dumps([dict(hosts='kvmigrate_targets', gather_facts=False,
-                                         roles=[dict(role='kvmigrate.replication.verify',
-                                                     vars=dict(verify_timeout=5, verify_stable_for=0,
-                                                               verify_max_key_difference_ratio=0,
-                                                               verify_compare_sample=True, verify_sample_size=500))])]))
-    command = [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-i', str(inventory), str(playbook)]
-    proc = subprocess.run(command, env=ansible_env(), capture_output=True, text=True, timeout=300, check=False)
+    proc = run_role(tmp_path, 'verify', hosts, dict(verify_timeout=5, verify_stable_for=0, verify_max_key_difference_ratio=0,
+                                                    verify_compare_sample=True, verify_sample_size=500))
     output = proc.stdout + proc.stderr
     assert proc.returncode != 0, output[-3000:]
     recap = _recap(proc.stdout)

@@ -153,6 +153,23 @@ def ansible_env(extra=None):
 RUNNERS = ('process', 'worker')
 
 
+def run_role(tmp_path, role, hosts, role_vars, timeout=300):
+    """Run one role of the collection on local inventory hosts (each a dict of its variables) in group
+    kvmigrate_targets; the finished process (``output`` = stdout + stderr)."""
+    inventory = os.path.join(str(tmp_path), 'inventory.json')
+    with open(inventory, 'w') as handle:
+        json.dump({'kvmigrate_targets': {'hosts': hosts, 'vars': {
+            'ansible_connection': 'local', 'ansible_python_interpreter': '{{ ansible_playbook_python }}'}}}, handle)
+    playbook = os.path.join(str(tmp_path), '%s.yml' % role)
+    with open(playbook, 'w') as handle:
+        json.dump([dict(hosts='kvmigrate_targets', gather_facts=False,
+                        roles=[dict(role='kvmigrate.replication.%s' % role, vars=role_vars)])], handle)
+    command = [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-i', inventory, playbook]
+    proc = subprocess.run(command, env=ansible_env(), capture_output=True, text=True, timeout=timeout, check=False)
+    proc.output = proc.stdout + proc.stderr
+    return proc
+
+
 def module_runner():
     # the worker is the default path on the control node (plugins/plugin_utils/in_process.py), so it is the tested one;
     # KVMIGRATE_TEST_RUNNER=process runs the suite through module processes instead
