@@ -2,6 +2,7 @@ import pytest
 
 from tests.support import netns
 from tests.support import servers as support
+from tests.support.sentinel import SentinelServer
 
 
 def pytest_generate_tests(metafunc):
@@ -26,6 +27,23 @@ def start_server():
     yield _start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def start_sentinel():
+    """start_sentinel(master_name, master, **kw) -> a running SentinelServer, killed after the test (before the servers
+    it watches, whose fixture was set up first). A Sentinel left running would watch whatever server takes its
+    master's port next, in another test, and join that test's Sentinels."""
+    started = []
+
+    def _start(master_name, master, **kw):
+        sentinel = SentinelServer(master_name, master, **kw)
+        started.append(sentinel)
+        return sentinel.start()
+
+    yield _start
+    for sentinel in started:
+        sentinel.stop()
 
 
 @pytest.fixture

@@ -11,9 +11,10 @@ import subprocess
 import sys
 import time
 
+import pytest
 import redis
 
-from tests.support.sentinel import SentinelServer, SentinelWriter
+from tests.support.sentinel import SentinelWriter
 from tests.support.servers import REPO, ansible_env, fill
 
 BIN = os.path.dirname(sys.executable)
@@ -76,16 +77,14 @@ def _recap(output):
                                                     output, re.M)}
 
 
-def _set_up(start_server, tmp_path, listed):
+def _set_up(start_server, start_sentinel, tmp_path, listed):
     source = start_server(name='snt-src', password=PASSWORD)
     replica = start_server(name='snt-rep', password=PASSWORD)
     target = start_server(name='snt-tgt', password=PASSWORD)
     fill(source, 500, prefix='seed')
     replica.client().replicaof(source.host, source.port)
-    sentinels = [SentinelServer(MASTER, source, quorum=2, down_after_ms=DOWN_AFTER_MS, password=SENTINEL_PASSWORD)
+    sentinels = [start_sentinel(MASTER, source, quorum=2, down_after_ms=DOWN_AFTER_MS, password=SENTINEL_PASSWORD)
                  for dummy in range(3)]
-    for sentinel in sentinels:
-        sentinel.start()
     _wait(lambda: all(len(s.client().execute_command('SENTINEL', 'SENTINELS', MASTER)) == 2 for s in sentinels)
           and source.client().info('replication')['connected_slaves'] == 1, 'the Sentinels to find each other',
           timeout=90)  # hello messages every 2 s; a loaded machine delays them
@@ -121,8 +120,8 @@ def _replicates_from(server, primary):
     return info['role'] == 'slave' and int(info['master_port']) == primary.port and info['master_link_status'] == 'up'
 
 
-def test_migrate_with_promotion_hands_the_sentinels_over_and_rollback_gives_them_back(start_server, tmp_path):
-    source, replica, target, sentinels, inventory = _set_up(start_server, tmp_path, listed=3)
+def test_migrate_with_promotion_hands_the_sentinels_over_and_rollback_gives_them_back(start_server, start_sentinel, tmp_path):
+    source, replica, target, sentinels, inventory = _set_up(start_server, start_sentinel, tmp_path, listed=3)
     writer = SentinelWriter(sentinels, MASTER, password=PASSWORD, sentinel_password=SENTINEL_PASSWORD).start()
     try:
         _wait(lambda: len(writer.acked) > 50, 'the writer to write through the Sentinels')
@@ -162,14 +161,16 @@ def test_migrate_with_promotion_hands_the_sentinels_over_and_rollback_gives_them
     assert [_writable(s) for s in (source, replica, target)] == [True, False, False]
 
 
-def test_preflight_refuses_a_source_watched_by_a_sentinel_the_inventory_misses(start_server, tmp_path):
-    source, replica, target, sentinels, inventory = _set_up(start_server, tmp_path, listed=2)
+@pytest.mark.parametrize('listed', [2, 0], ids=['one-of-three-unlisted', 'none-listed'])
+def test_preflight_refuses_a_source_watched_by_a_sentinel_the_inventory_misses(start_server, start_sentinel, tmp_path, listed):
+    """With none listed, the sentinel role runs because preflight found Sentinels connected to the source."""
+    source, replica, target, sentinels, inventory = _set_up(start_server, start_sentinel, tmp_path, listed=listed)
     before = [s.client().execute_command('SENTINEL', 'MASTER', MASTER) for s in sentinels]
     proc = _play('migrate.yml', inventory, *FAST, '-e', 'migrate_promote=true', '-e', 'kvmigrate_report_dir=%s' % tmp_path)
 
     assert proc.returncode != 0, proc.output[-3000:]
     missing_id = sentinels[2].client().execute_command('SENTINEL', 'MYID')[:8]
-    assert 'Sentinel %s (connected to %s:%d' % (missing_id, source.host, source.port) in proc.output, proc.output[-3000:]
+    assert '%s (connected to %s:%d' % (missing_id, source.host, source.port) in proc.output, proc.output[-3000:]
     assert 'List every Sentinel in kvmigrate_sentinels' in proc.output
     assert SENTINEL_PASSWORD not in proc.output and PASSWORD not in proc.output
     # nothing changed: the target is still an empty primary, the source still the Sentinels' master
@@ -180,12 +181,12 @@ def test_preflight_refuses_a_source_watched_by_a_sentinel_the_inventory_misses(s
     assert [(b['ip'], b['port'], b['quorum']) for b in before] == [(a['ip'], a['port'], a['quorum']) for a in after]
 
 
-def test_a_run_stopped_after_the_release_and_killed_after_the_cutover_converges_on_a_re_run(start_server, tmp_path):
+def test_a_run_stopped_after_the_release_and_killed_after_the_cutover_converges_on_a_re_run(start_server, start_sentinel, tmp_path):
     """A run that ends (a) once every Sentinel forgot the source but before the cutover: the test holds a kvmigrate
     operation's claim on the source, so the cutover refuses before it changes anything, the state a run killed at that
     task boundary leaves, reached without a race against the play; then (b) a run SIGKILLed once the target is the
     primary but before every Sentinel monitors it. The next run finishes the hand-over, the one after changes nothing."""
-    source, replica, target, sentinels, inventory = _set_up(start_server, tmp_path, listed=3)
+    source, replica, target, sentinels, inventory = _set_up(start_server, start_sentinel, tmp_path, listed=3)
     promote = [*FAST, '-e', 'migrate_promote=true', '-e', 'kvmigrate_report_dir=%s' % tmp_path]
     writer = SentinelWriter(sentinels, MASTER, password=PASSWORD, sentinel_password=SENTINEL_PASSWORD).start()
     try:
@@ -242,10 +243,10 @@ def _module_args(source, target, sentinels, state):
                 sentinels=[s.endpoint for s in sentinels], sentinel_password=SENTINEL_PASSWORD)
 
 
-def test_sentinel_master_in_check_mode_sends_nothing_and_a_real_run_does(start_server, tmp_path, run_module):
+def test_sentinel_master_in_check_mode_sends_nothing_and_a_real_run_does(start_server, start_sentinel, tmp_path, run_module):
     """Sentinel's INFO has no commandstats section, so the Sentinels are judged by SENTINEL MASTERS and their log
     (-monitor on REMOVE); the source and the target by their INFO commandstats (HSET/SET, CONFIG SET)."""
-    source, replica, target, sentinels, inventory = _set_up(start_server, tmp_path, listed=3)
+    source, replica, target, sentinels, inventory = _set_up(start_server, start_sentinel, tmp_path, listed=3)
 
     def counters():
         return dict(source_hset=_commandstat(source, 'hset'), source_set=_commandstat(source, 'set'),
@@ -274,10 +275,10 @@ def test_sentinel_master_in_check_mode_sends_nothing_and_a_real_run_does(start_s
     _wait(lambda: all('-monitor master %s' % MASTER in s.log() for s in sentinels), 'the Sentinels to log -monitor')
 
 
-def test_sentinels_fail_over_to_the_sources_replica_never_to_the_replicating_target(start_server, tmp_path):
+def test_sentinels_fail_over_to_the_sources_replica_never_to_the_replicating_target(start_server, start_sentinel, tmp_path):
     """The target has replica-priority 1, so a Sentinel would prefer it to the source's replica (100) once it learnt
     it as a replica of the source: migrate.yml without promotion must set it to 0 until the target is promoted."""
-    source, replica, target, sentinels, inventory = _set_up(start_server, tmp_path, listed=3)
+    source, replica, target, sentinels, inventory = _set_up(start_server, start_sentinel, tmp_path, listed=3)
     target.client().config_set('replica-priority', 1)
     proc = _play('migrate.yml', inventory, *FAST, '-e', 'kvmigrate_report_dir=%s' % tmp_path)
     assert proc.returncode == 0, proc.output[-4000:]
