@@ -227,6 +227,14 @@ target:
   returned: always
   type: dict
   sample: {"flavor": "redis", "version": "7.0.15", "role": "primary", "dbsize": 0, "maxmemory": 0}
+sentinel_watchers:
+  description:
+    - The Sentinels connected to each end, by the 8-character id in their connection names (C(CLIENT LIST)), for
+      the sentinel role, which looks for Sentinels itself only where this finds some or could not look.
+    - An end is V(null) when C(CLIENT LIST) failed there (an ACL user without C(client|list)).
+  returned: when both ends answered
+  type: dict
+  sample: {"source": ["3f2a9c1d"], "target": []}
 '''
 
 import time
@@ -238,6 +246,7 @@ from ansible_collections.kvmigrate.replication.plugins.module_utils import flavo
 from ansible_collections.kvmigrate.replication.plugins.module_utils import info as info_utils
 from ansible_collections.kvmigrate.replication.plugins.module_utils import plan as plan_utils
 from ansible_collections.kvmigrate.replication.plugins.module_utils import rdb as rdb_utils
+from ansible_collections.kvmigrate.replication.plugins.module_utils import sentinel as sentinel_utils
 from ansible_collections.kvmigrate.replication.plugins.module_utils.connection import (
     KvmigrateError, connect, connection_argument_spec, endpoint, option_label, primary_auth_argument_spec, require_redis,
     same_endpoint, validate_connection_params, validate_port)
@@ -618,6 +627,14 @@ def _fence_durability_finding(source, source_fields, params, findings):
                                    option_label(params, 'persist'))))
 
 
+def _sentinel_watchers(server):
+    """The ids of the Sentinels connected to ``server`` (sorted), or None when CLIENT LIST failed."""
+    try:
+        return sorted(sentinel_utils.watching_ids(server.call('CLIENT', 'LIST')))
+    except KvmigrateError:
+        return None
+
+
 def run(params, check_mode=False):
     validate_connection_params(params)
     validate_port(params['primary_port'], 'primary_port', params)
@@ -710,6 +727,7 @@ def run(params, check_mode=False):
         if source.flavor != flavors.FLAVOR_DRAGONFLY:
             _output_buffer_finding(params, source, source_memory.get('used_memory'), rate, rate_kind, findings)
             _diskless_finding(source, findings)
+        result['sentinel_watchers'] = dict((name, _sentinel_watchers(server)) for name, server in servers.items())
     finally:
         for server in servers.values():
             server.close()

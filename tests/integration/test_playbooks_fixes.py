@@ -252,3 +252,32 @@ def test_collection_tarball_leaves_out_local_caches(tmp_path):
     listing = subprocess.run(['tar', '-tzf', str(out / tarball)], capture_output=True, text=True, check=True).stdout.split()
     assert 'plugins/filter/kept.py' in listing
     assert [relative for relative in caches if relative in listing] == []
+
+
+def test_migrate_validates_every_role_s_variables_once_before_any_server_is_read(start_server, tmp_path):
+    """migrate.yml imports its roles without their own validation and validates the union of their specs in one task:
+    a bad value of any role is refused there, naming the host and the option, and no server is changed."""
+    source = start_server(name='spec-src', password='spec-Src-pw')
+    target = start_server(name='spec-tgt', password='spec-Tgt-pw')
+    fill(source, 20)
+    inventory = _inventory(tmp_path, {'specpair': _pair(target, source)})
+    # one option of the verify role and one of the promote role, both roles that run after preflight
+    for bad, option in (('verify_timeout=soon', "argument 'verify_timeout' is of type str"),
+                        ('promote_cutover_method=fast', "value of promote_cutover_method must be one of")):
+        proc = _play('migrate.yml', inventory, *FAST, '-e', 'migrate_promote=true', '-e', bad)
+        assert proc.returncode != 0, proc.output[-3000:]
+        recap = _recap(proc.stdout)
+        assert recap['specpair']['changed'] == 0 and recap['specpair']['failed'] == 1, proc.output[-3000:]
+        failed_task = proc.stdout.split('fatal: [specpair]')[0].rsplit('TASK [', 1)[1]
+        assert failed_task.startswith('Validate the variables of every role of the migration once'), proc.output[-3000:]
+        assert re.search(r'fatal: \[specpair\].*%s' % re.escape(option), proc.output), proc.output[-3000:]
+        assert 'spec-Src-pw' not in proc.output and 'spec-Tgt-pw' not in proc.output
+        assert _role(target) == 'master' and target.client().dbsize() == 0
+    good = _play('migrate.yml', inventory, *FAST, '-e', 'kvmigrate_report_dir=%s' % tmp_path)
+    assert good.returncode == 0, good.output[-3000:]
+    assert good.stdout.count('Validating arguments against arg spec') == 0, 'a role validated its own arguments again'
+    assert good.stdout.count('TASK [Validate the variables of every role of the migration once]') == 1
+    # no Sentinel listed, and preflight found none connected to either end: the sentinel role runs no task of its own
+    assert 'Find the Sentinels watching the pair' not in good.stdout, good.output[-3000:]
+    assert re.search(r"TASK \[kvmigrate.replication.sentinel : Check and shield the pair's Sentinels\] \*+\nskipping: "
+                     r"\[specpair\]", good.stdout), good.output[-3000:]
