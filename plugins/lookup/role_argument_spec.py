@@ -7,7 +7,8 @@ __metaclass__ = type
 
 DOCUMENTATION = r'''
 name: role_argument_spec
-author: kvmigrate.replication contributors
+author:
+  - kvmigrate.replication maintainers (@kvmigrate)
 short_description: The options of several roles of this collection, as one argument spec
 version_added: 1.0.0
 description:
