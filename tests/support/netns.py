@@ -22,7 +22,7 @@ import time
 
 import redis
 
-from tests.support.servers import debian_redis_server
+from tests.support.servers import debian_redis_server, log_tail
 
 PREFIX = 'kvf'
 PORT = 6379
@@ -179,11 +179,7 @@ class Host(object):
         return redis.Redis(host=self.admin_address, port=PORT, password=self.password, decode_responses=True, **kw)
 
     def log(self):
-        try:
-            with open(os.path.join(self.dir, 'redis.log')) as handle:
-                return handle.read()[-4000:]
-        except OSError:
-            return ''
+        return log_tail(os.path.join(self.dir, 'redis.log'))
 
     def destroy(self):
         self.stop()

@@ -1,8 +1,6 @@
 """Real Sentinels (redis-server --sentinel) on free loopback ports for tests, and a writer that asks them for the
 master on every reconnect. Every process started here is killed by stop()."""
 import os
-import shutil
-import signal
 import subprocess
 import tempfile
 import threading
@@ -11,7 +9,7 @@ import time
 import redis
 from redis.sentinel import Sentinel as SentinelClient
 
-from tests.support.servers import debian_redis_server, free_port
+from tests.support.servers import debian_redis_server, free_port, kill, log_tail
 
 
 class SentinelServer(object):
@@ -62,17 +60,10 @@ class SentinelServer(object):
         return (address[0], int(address[1])) if address else None
 
     def log(self):
-        try:
-            with open(os.path.join(self.dir, 'sentinel.log')) as handle:
-                return handle.read()[-4000:]
-        except OSError:
-            return ''
+        return log_tail(os.path.join(self.dir, 'sentinel.log'))
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=10)
-        shutil.rmtree(self.dir, ignore_errors=True)
+        kill(self.proc, self.dir)
 
 
 class SentinelWriter(object):

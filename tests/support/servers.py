@@ -39,6 +39,23 @@ def server_binaries():
     return found
 
 
+def log_tail(path, size=4000):
+    """The last ``size`` characters of a server's log file, or '' when there is none yet."""
+    try:
+        with open(path) as handle:
+            return handle.read()[-size:]
+    except OSError:
+        return ''
+
+
+def kill(proc, directory):
+    """SIGKILL a server process this module started, if it still runs, and remove its directory."""
+    if proc and proc.poll() is None:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    shutil.rmtree(directory, ignore_errors=True)
+
+
 def free_port():
     with socket.socket() as sock:
         sock.bind(('127.0.0.1', 0))
@@ -99,17 +116,10 @@ class RedisServer(object):
                            socket_timeout=30, **kw)
 
     def log(self):
-        try:
-            with open(os.path.join(self.dir, 'redis.log')) as handle:
-                return handle.read()[-4000:]
-        except OSError:
-            return ''
+        return log_tail(os.path.join(self.dir, 'redis.log'))
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=10)
-        shutil.rmtree(self.dir, ignore_errors=True)
+        kill(self.proc, self.dir)
 
     @property
     def version(self):
