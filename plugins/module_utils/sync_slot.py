@@ -88,13 +88,16 @@ def replicate_in_slot(params, target, send, check_mode=False, clock=time.monoton
     """Call ``send()`` (which sends REPLICAOF to ``target``) once the source serves fewer than
     ``max_concurrent_syncs`` full syncs, under a claim on the source held until the source lists the target.
 
-    Returns ``{max_concurrent_syncs, waited_seconds, full_syncs_seen, source_lists_target}``; in check mode the source
+    Returns ``{max_concurrent_syncs, waited_seconds, queued, full_syncs_seen, source_lists_target}`` (``queued``: the
+    source served the limit at least once, so the target waited for a slot, not only for the claim); in check mode the source
     is neither claimed nor waited for and ``send`` is not called. Raises KvmigrateError, before anything was sent,
     when the source stays busy beyond ``sync_slot_timeout``."""
     limit = params['max_concurrent_syncs']
     if check_mode:
-        return dict(max_concurrent_syncs=limit, waited_seconds=0.0, full_syncs_seen=None, source_lists_target=None)
+        return dict(max_concurrent_syncs=limit, waited_seconds=0.0, queued=False, full_syncs_seen=None,
+                    source_lists_target=None)
     started = clock()
+    queued = False
     deadline = started + params['sync_slot_timeout']
     while True:
         source = _connect_source(params)
@@ -111,8 +114,9 @@ def replicate_in_slot(params, target, send, check_mode=False, clock=time.monoton
                     waited = round(clock() - started, 3)
                     send()
                     listed = _wait_listed(source, target, params, clock, sleep)
-                    return dict(max_concurrent_syncs=limit, waited_seconds=waited, full_syncs_seen=serving,
-                                source_lists_target=listed)
+                    return dict(max_concurrent_syncs=limit, waited_seconds=waited, queued=queued,
+                                full_syncs_seen=serving, source_lists_target=listed)
+                queued = True
                 busy = 'served %d full syncs' % serving
             endpoint_text = source.endpoint
         finally:

@@ -329,6 +329,12 @@ sync_slot:
     waited_seconds:
       description: Seconds the module waited for the claim on the source and a free slot. V(0) in check mode.
       type: float
+    queued:
+      description:
+        - Whether the source served O(max_concurrent_syncs) full syncs when the module first read it, so that the
+          target waited for a free slot (not only for the claim, which another operation may hold for a moment).
+          V(false) in check mode.
+      type: bool
     full_syncs_seen:
       description: Full syncs the source served when the slot was taken. Null in check mode.
       type: int
@@ -337,7 +343,7 @@ sync_slot:
         - Whether the source listed the target as its replica before the claim was released (within 10 s). Null in
           check mode. V(false) means the link had not reached the source yet, so its sync was not counted.
       type: bool
-  sample: {"max_concurrent_syncs": 3, "waited_seconds": 4.21, "full_syncs_seen": 2, "source_lists_target": true}
+  sample: {"max_concurrent_syncs": 3, "waited_seconds": 4.21, "queued": true, "full_syncs_seen": 2, "source_lists_target": true}
 cutover:
   description:
     - What the fenced cutover did, or would do in check mode.

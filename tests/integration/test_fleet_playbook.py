@@ -7,6 +7,7 @@ import sys
 import tempfile
 import time
 
+from tests.integration.test_slicing import FullSyncSampler
 from tests.support.servers import REPO, ansible_env, fill, run_role
 
 
@@ -47,8 +48,15 @@ def test_ten_pairs_one_source_feeding_three_migrate_key_for_key_and_rerun_is_unc
     with open(path, 'w') as handle:
         json.dump(inventory, handle)
 
-    first = _playbook(path, '-f', '10', '-e', 'kvmigrate_report_dir=%s' % workdir, '-e', 'replicate_max_concurrent_syncs=2')
+    # Source 0 waits 2 s for more replicas before each diskless transfer, so its full syncs last that long. With at
+    # most 2 at a time, one of its three targets must queue for a slot in its replicaof task. The sampler counts the
+    # full syncs the source serves, as the source lists them, all through the run.
+    sources[0].client().config_set('repl-diskless-sync', 'yes')
+    sources[0].client().config_set('repl-diskless-sync-delay', '2')
+    with FullSyncSampler(sources[0]) as sampler:
+        first = _playbook(path, '-f', '10', '-e', 'kvmigrate_report_dir=%s' % workdir, '-e', 'replicate_max_concurrent_syncs=2')
     assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
+    assert sampler.errors == [] and sampler.most == 2, 'source 0 served %d full syncs at once, with a limit of 2' % sampler.most
     recap = _recap(first.stdout)
     assert sorted(recap) == sorted(hosts)
     assert all(entry['changed'] >= 1 and entry['failed'] == 0 for entry in recap.values())
@@ -61,14 +69,20 @@ def test_ten_pairs_one_source_feeding_three_migrate_key_for_key_and_rerun_is_unc
         report = json.load(handle)
     assert sorted(pair['target'] for pair in report['pairs']) == sorted(hosts)
     assert all(pair['synced'] for pair in report['pairs'])
-    # at most 2 full syncs per source at a time: source 0's third target waits for a second wave, which starts only
-    # after the first wave of every source has synced
+    # source 0's third target queued for its slot until the first two had left their full syncs, saw fewer than 2
+    # when it went, and its REPLICAOF followed both of theirs; no other target queued
     by_target = dict((pair['target'], pair) for pair in report['pairs'])
-    assert sorted(by_target[host]['wave'] for host in ('tgt0', 'tgt1', 'tgt2')) == [0, 0, 1]
-    assert all(by_target['tgt%d' % i]['wave'] == 0 for i in range(3, 10))
-    second_wave = [pair for pair in report['pairs'] if pair['wave'] == 1]
-    first_wave_synced = max(pair['timeline']['synced'] for pair in report['pairs'] if pair['wave'] == 0)
-    assert second_wave[0]['timeline']['sync_started'] > first_wave_synced
+    waits = sorted((by_target[host]['sync_slot_wait_seconds'], host) for host in ('tgt0', 'tgt1', 'tgt2'))
+    # the first two went at once (they saw 0 and 1 full syncs), the third only after the 2 s transfer delay
+    assert sorted(by_target[host]['full_syncs_on_source'] for wait, host in waits[:2]) == [0, 1], waits
+    assert waits[2][0] > 0.5, waits
+    queued = by_target[waits[2][1]]
+    assert queued['queued_for_sync_slot'] is True, queued
+    assert [pair['target'] for pair in report['pairs'] if pair['queued_for_sync_slot']] == [queued['target']]
+    assert queued['full_syncs_on_source'] in (0, 1), queued
+    assert queued['timeline']['sync_started'] > max(by_target[host]['timeline']['sync_started'] for wait, host in waits[:2])
+    assert queued['timeline']['sync_requested'] < queued['timeline']['sync_started'] - waits[2][0] + 0.5
+    assert all(by_target['tgt%d' % i]['full_syncs_on_source'] == 0 for i in range(3, 10))
 
     second = _playbook(path, '-f', '10', '-e', 'kvmigrate_report_dir=%s' % workdir)
     assert second.returncode == 0, second.stdout[-4000:]

@@ -4,6 +4,7 @@ counts, a Gantt row with chart segments for every pair and a lag chart with axes
 import html.parser
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -57,7 +58,9 @@ def test_fleet_report_renders_in_chromium_with_a_gantt_row_and_a_lag_chart_per_p
     targets = [start_server(name='report-tgt%d' % i, password='report-Tgt-pw') for i in range(3)]
     for i, source in enumerate(sources):
         fill(source, 2000, prefix='src%d' % i)
-    # source 0 feeds tgt0 (promoted) and tgt1 in two waves; source 1 feeds tgt2
+    # source 0 feeds tgt0 and tgt1 (one of them promoted) with one full sync at a time: the source waits 2 s for more
+    # replicas before each diskless transfer, so whichever target comes second queues for the slot; source 1 feeds tgt2
+    sources[0].client().config_set('repl-diskless-sync-delay', '2')
     source_of = [0, 0, 1]
     hosts = dict(('tgt%d' % i, dict(kvmigrate_target_host='127.0.0.1', kvmigrate_target_port=target.port,
                                     kvmigrate_target_password='report-Tgt-pw', kvmigrate_source_host='127.0.0.1',
@@ -99,10 +102,13 @@ def test_fleet_report_renders_in_chromium_with_a_gantt_row_and_a_lag_chart_per_p
                   if tag == 'svg' and 'lag-chart' in attrs.get('class', '')
                   and any(parent.get('id') == name for parent in parents)]
         assert len(charts) == 1, name
-    # the promoted targets show their cutover; tgt1 (a sibling) does not; the waves are labelled
+    # the promoted targets show their cutover; tgt1 (a sibling) does not; one target of source 0 queued for its slot
     cutovers = [parents for tag, attrs, parents in dom.found if tag == 'rect' and attrs.get('class') == 'seg-cutover']
     assert sorted(p.get('data-target') for parents in cutovers for p in parents if p.get('data-target')) == ['tgt0', 'tgt2']
-    assert 'tgt1 w1' in text and 'tgt0 w0' in text
+    queued = [p.get('data-target') for tag, attrs, parents in dom.found if tag == 'rect' and attrs.get('class') == 'seg-queued'
+              for p in parents if p.get('data-target')]
+    assert len(queued) == 1 and queued[0] in ('tgt0', 'tgt1'), queued
+    assert re.search(r'after [0-9.]+ s queued for a sync slot', text), text[:3000]
     # every lag chart has both axes with units
     assert text.count('lag (bytes)') == 3 and text.count('seconds since the first sample') == 3
     assert len([1 for tag, attrs, dummy in dom.found if tag == 'details']) == 3

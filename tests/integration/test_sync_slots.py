@@ -145,6 +145,7 @@ def test_concurrent_replicaof_runs_never_exceed_max_concurrent_syncs(redis_bin, 
     assert sampler.most == 1, 'the source served %d full syncs at once with max_concurrent_syncs=1' % sampler.most
     # the runs really waited for each other: each later one saw the source free only after the 2 s hold
     assert sorted(result['sync_slot']['waited_seconds'] for result in results)[-1] >= 2
+    assert [result['sync_slot']['queued'] for result in results].count(True) >= 1
 
 
 def test_without_the_limit_the_sampler_sees_the_full_syncs_overlap(redis_bin, start_server, run_module, slow_link):
@@ -186,7 +187,7 @@ def test_check_mode_neither_claims_nor_reads_the_source(redis_bin, start_server,
     checked = run_module('replicaof', _args(targets[0], source, max_concurrent_syncs=1), check_mode=True)
     assert checked['rc'] == 0, checked.get('msg')
     assert checked['changed'] is True
-    assert checked['sync_slot'] == {'max_concurrent_syncs': 1, 'waited_seconds': 0.0, 'full_syncs_seen': None,
+    assert checked['sync_slot'] == {'max_concurrent_syncs': 1, 'waited_seconds': 0.0, 'queued': False, 'full_syncs_seen': None,
                                     'source_lists_target': None}
     # one connection: the measurement's own
     assert connections() == before + 1
