@@ -120,8 +120,9 @@ def pair_endpoints(hostvars, hosts, end='target'):
         raise AnsibleFilterError("pair_endpoints: end=%r is not an end of a pair: use target or source." % (end,))
     endpoints = []
     for name in hosts:
-        found = _end(hostvars[name], end)
-        promote = hostvars[name].get('kvmigrate_promote')
+        variables = hostvars[name]  # read once: on Ansible's HostVars each read builds the host's variables
+        found = _end(variables, end)
+        promote = variables.get('kvmigrate_promote')
         endpoints.append(dict(name=str(name), host=found['host'], port=found['port'], endpoint=endpoint(found['host'], found['port']),
                               promote=True if promote is None else boolean(promote, strict=False)))
     return endpoints
