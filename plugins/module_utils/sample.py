@@ -12,11 +12,15 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import hashlib
+import time
 
 from ansible_collections.kvmigrate.replication.plugins.module_utils import info as info_utils
+from ansible_collections.kvmigrate.replication.plugins.module_utils.connection import KvmigrateError, source_endpoint
 
 # Collections longer than this are compared by length alone: reading them whole would load both servers.
 MAX_ELEMENTS_READ = 10000
+# Keys named in the failure message; the full list is in the result.
+KEYS_NAMED = 5
 
 _LENGTH_COMMANDS = {'hash': 'HLEN', 'set': 'SCARD', 'zset': 'ZCARD', 'list': 'LLEN', 'stream': 'XLEN'}
 
@@ -149,3 +153,33 @@ def _reason(on_source, on_target):
     if on_source[1] != on_target[1]:
         return 'length %s on the source, %s on the target' % (on_source[1], on_target[1])
     return 'values differ'
+
+
+def compare_with_source(params, target, size, recheck_delay, host=None, port=None):
+    """Compare ``size`` sampled keys of the target's source with ``target`` (an open connection), for compare_sample
+    and wait_for_sync's compare_sample option. The source is ``host``/``port``, or else the primary the target
+    replicates from, logged in to with primary_user/primary_password or else the target's link credentials.
+
+    Returns ``dict(source=, sampled=, differing=[])``. Raises KvmigrateError naming the first differing keys (never
+    their values), with the same fields as details, when any sampled key differs."""
+    if host is None or port is None:
+        status = target.replication()
+        if status['role'] != 'replica':
+            raise KvmigrateError('Target %s is not a replica and no primary_host was given: set primary_host and '
+                                 'primary_port to the source to compare with.' % target.endpoint)
+        host = status['primary_host'] if host is None else host
+        port = status['primary_port'] if port is None else port
+    source = source_endpoint(params, host, port, target.link_credentials).connect(params)
+    try:
+        result = compare_sample(source, target, size, recheck=lambda: time.sleep(recheck_delay))
+    finally:
+        source.close()
+    result = dict(source=source.endpoint, **result)
+    differing = result['differing']
+    if differing:
+        named = ', '.join('db%s %s (%s)' % (d['database'], d['key'], d['reason']) for d in differing[:KEYS_NAMED])
+        raise KvmigrateError('Target %s differs from source %s in %d of %d sampled keys: %s. The target dropped or '
+                             'changed writes the source acknowledged; find why (a command or type the target rejects, '
+                             'a write to the replica) before the cutover.'
+                             % (target.endpoint, source.endpoint, len(differing), result['sampled'], named), **result)
+    return result

@@ -7,6 +7,7 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import math
 import time
 
 from ansible_collections.kvmigrate.replication.plugins.module_utils import flavors
@@ -40,6 +41,19 @@ def validate_wait_params(params):
     if params.get('primary_port') is not None:
         validate_port(params['primary_port'], 'primary_port', params)
 
+
+
+def key_count_problem(source_keys, target_keys, offset_gap, max_key_difference_ratio):
+    """``key counts differ by N (allowed M)`` when the counts differ by more than ``max_key_difference_ratio`` of the
+    source's keys (M rounded up), else None. Counts read at different offsets (``offset_gap`` above 0, see
+    SyncWaiter._key_counts) differ by the writes in between, so they are not judged; an unknown gap (None) is.
+    wait_for_sync's max_key_difference_ratio and the verify_problems filter both judge with it."""
+    source_keys = int(source_keys or 0)
+    difference = abs(source_keys - int(target_keys or 0))
+    allowed = int(math.ceil(source_keys * float(max_key_difference_ratio)))
+    if difference > allowed and offset_gap in (None, 0):
+        return 'key counts differ by %d (allowed %d)' % (difference, allowed)
+    return None
 
 # Most (t, lag_bytes) samples a wait returns; past this, every other one is dropped and sampling slows down.
 LAG_SAMPLES_MAX = 120

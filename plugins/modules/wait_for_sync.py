@@ -68,6 +68,37 @@ options:
       - When set, the target must replicate from this source, as for O(primary_host).
     type: int
     aliases: [master_port]
+  max_key_difference_ratio:
+    description:
+      - Once synced, fail when the key counts of the source and the target (RV(source_keys), RV(target_keys)) differ by
+        more than this fraction of the source's keys, rounded up (V(0) for none). The message starts with C(key counts
+        differ by N (allowed M)), and the result has the counts.
+      - Only counts read at the same replication offset (RV(keys_offset_gap) V(0), or unknown) are judged. Counts read
+        while live writes kept the source ahead differ by the writes in between and are returned, not judged.
+      - Unset, the counts are returned and not judged.
+    type: float
+  compare_sample:
+    description:
+      - Once synced (and within O(max_key_difference_ratio)), compare O(sample_size) sampled keys and values of the
+        source with the target, as M(kvmigrate.replication.compare_sample) does, and fail naming the first keys that
+        differ (never their values). V(dragonfly) compares only when the target is Dragonfly, which advances its
+        offset even for a command it rejected, so synced and caught up do not prove the data arrived. V(always)
+        compares every target, V(never) none.
+      - The result is in RV(sample).
+    type: str
+    choices: [never, dragonfly, always]
+    default: never
+  sample_size:
+    description:
+      - How many keys O(compare_sample) compares. V(0) compares none.
+    type: int
+    default: 100
+  sample_recheck_delay:
+    description:
+      - Seconds O(compare_sample) waits before reading a differing key again on both ends (live writes reach the
+        replica a moment after the source).
+    type: float
+    default: 1.0
 seealso:
   - module: kvmigrate.replication.replicaof
   - module: kvmigrate.replication.replication_info
@@ -147,6 +178,23 @@ keys_offset_gap:
   returned: success
   type: int
   sample: 0
+sample:
+  description:
+    - What O(compare_sample) compared. Also returned when the module fails because sampled keys differ.
+  returned: when O(compare_sample) compared the target
+  type: dict
+  contains:
+    source:
+      description: The source endpoint the keys were read from.
+      type: str
+    sampled:
+      description: Keys compared.
+      type: int
+    differing:
+      description: The keys that differ, each C({database, key, reason}); values are never returned.
+      type: list
+      elements: dict
+  sample: {"source": "10.0.0.11:6379", "sampled": 100, "differing": []}
 primary:
   description: The source endpoint the module compared against, which the target was found to replicate from.
   returned: success
@@ -211,10 +259,11 @@ replication:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kvmigrate.replication.plugins.module_utils.connection import (
-    KvmigrateError, connect, connection_argument_spec, primary_auth_argument_spec, require_redis,
+    KvmigrateError, connect, connection_argument_spec, option_label, primary_auth_argument_spec, require_redis,
     validate_connection_params)
+from ansible_collections.kvmigrate.replication.plugins.module_utils import sample as sample_utils
 from ansible_collections.kvmigrate.replication.plugins.module_utils.sync import (
-    SyncWaiter, validate_wait_params, wait_argument_spec)
+    SyncWaiter, key_count_problem, validate_wait_params, wait_argument_spec)
 
 
 def main(module_class=AnsibleModule):
@@ -225,6 +274,10 @@ def main(module_class=AnsibleModule):
     argument_spec.update(
         primary_host=dict(type='str', aliases=['master_host']),
         primary_port=dict(type='int', aliases=['master_port']),
+        max_key_difference_ratio=dict(type='float'),
+        compare_sample=dict(type='str', default='never', choices=['never', 'dragonfly', 'always']),
+        sample_size=dict(type='int', default=100),
+        sample_recheck_delay=dict(type='float', default=1.0),
     )
     module = module_class(argument_spec=argument_spec, supports_check_mode=True)
     require_redis(module)
@@ -232,10 +285,33 @@ def main(module_class=AnsibleModule):
     try:
         validate_connection_params(module.params)
         validate_wait_params(module.params)
+        ratio = module.params['max_key_difference_ratio']
+        # written as "not >= 0" so that NaN is refused too
+        for option, what in (('max_key_difference_ratio', "the fraction of the source's keys the counts may differ by"),
+                             ('sample_size', 'how many keys to compare'),
+                             ('sample_recheck_delay', 'seconds before a differing key is read again')):
+            if module.params[option] is not None and not module.params[option] >= 0:
+                raise KvmigrateError("Option %s=%s must be 0 or more: %s." % (
+                    option_label(module.params, option), module.params[option], what))
         target = connect(module.params, what='target')
         target.identify()
+        # the wait bounds each reply by what is left of its timeout; the sampled comparison after it has its own
+        read_bound = target.read_timeout
         waiter = SyncWaiter(target, module.params)
         result = waiter.run()
+        problem = None if ratio is None else key_count_problem(
+            result.get('source_keys'), result.get('target_keys'), result.get('keys_offset_gap'), ratio)
+        flavor = (result.get('replication') or {}).get('flavor')
+        if not problem and (module.params['compare_sample'] == 'always'
+                            or (module.params['compare_sample'] == 'dragonfly' and flavor == 'dragonfly')):
+            target.read_timeout = read_bound
+            try:
+                result['sample'] = sample_utils.compare_with_source(
+                    module.params, target, module.params['sample_size'], module.params['sample_recheck_delay'],
+                    host=module.params['primary_host'], port=module.params['primary_port'])
+            except KvmigrateError as exc:
+                # synced, and the result says so, with what was sampled
+                raise KvmigrateError(exc.msg, exc.cause, **dict(result, sample=exc.details or None))
     except KvmigrateError as exc:
         details = dict(exc.details)
         details.setdefault('synced', False)
@@ -248,6 +324,11 @@ def main(module_class=AnsibleModule):
         if waiter is not None:
             waiter.close()
             waiter.target.close()
+    if problem:
+        module.fail_json(msg='%s: the target holds %s keys and its source %s, read at the same replication offset. Find '
+                             'what differs with compare_sample, or raise %s.' % (
+                                 problem, result.get('target_keys'), result.get('source_keys'),
+                                 option_label(module.params, 'max_key_difference_ratio')), **result)
     module.exit_json(changed=False, **result)
 
 

@@ -133,10 +133,12 @@ def test_verify_fails_each_pair_that_exceeds_a_threshold_with_what_it_exceeded(s
     assert recap['healthy']['failed'] == 0, output[-3000:]
     assert recap['not_replica']['failed'] == 1 and recap['extra_keys']['failed'] == 1, output[-3000:]
     assert recap['changed_value']['failed'] == 1, output[-3000:]
-    assert re.search(r'changed_value: .*%s' % re.escape(changed_key), output), output[-3000:]
+    assert re.search(r'fatal: \[changed_value -> localhost\]: FAILED! => .*%s' % re.escape(changed_key), output), output[-3000:]
     assert 'changed behind the source' not in output
-    assert re.search(r'not_replica: Target 127\.0\.0\.1:%d is not a replica' % targets[1].port, output), output[-3000:]
-    assert 'extra_keys: key counts differ by 10 (allowed 0)' in output, output[-3000:]
+    assert re.search(r'fatal: \[not_replica -> localhost\]: FAILED! => .*Target 127\.0\.0\.1:%d is not a replica' % targets[1].port,
+                     output), output[-3000:]
+    assert re.search(r'fatal: \[extra_keys -> localhost\]: FAILED! => .*key counts differ by 10 \(allowed 0\): the target holds 510 keys '
+                     r'and its source 500', output), output[-3000:]
     table = dict((line.split()[0].strip('"'), line) for line in proc.stdout.split('PLAY RECAP')[0].splitlines()
                  if line.strip().strip('"').split(' ')[0] in names)
     assert sorted(table) == sorted(names), output[-3000:]

@@ -140,3 +140,28 @@ def test_non_finite_timeout_is_refused_before_anything_is_touched(start_server, 
         assert result['rc'] == 1
         assert 'Option timeout=%s must be a finite number' % shown in result['msg'], result['msg']
         assert 'sync_progress' not in result, 'the wait started polling before the options were checked'
+
+
+def test_max_key_difference_ratio_fails_a_synced_target_whose_counts_differ_and_passes_within_it(
+        redis_bin, start_server, run_module):
+    source = start_server(redis_bin, name='source')
+    target = start_server(redis_bin, name='target')
+    fill(source, 500)
+    _replicate(run_module, target, source)
+    assert run_module('wait_for_sync', dict(_login(target), timeout=60, max_key_difference_ratio=0))['rc'] == 0
+    # 10 keys the source lacks, written on the replica behind its back
+    client = target.client()
+    client.config_set('replica-read-only', 'no')
+    for n in range(10):
+        client.set('only-on-target:%d' % n, n)
+    refused = run_module('wait_for_sync', dict(_login(target), timeout=60, max_key_difference_ratio=0))
+    assert refused['rc'] != 0 and refused['synced'] is True
+    assert refused['msg'].startswith('key counts differ by 10 (allowed 0): the target holds 510 keys and its source 500, '
+                                     'read at the same replication offset'), refused['msg']
+    assert refused['keys_offset_gap'] == 0 and 'max_key_difference_ratio' in refused['msg']
+    # 2 % of 500 allows 10; unset, the counts are returned and not judged
+    assert run_module('wait_for_sync', dict(_login(target), timeout=60, max_key_difference_ratio=0.02))['rc'] == 0
+    counted = run_module('wait_for_sync', dict(_login(target), timeout=60))
+    assert counted['rc'] == 0 and (counted['source_keys'], counted['target_keys']) == (500, 510)
+    bad = run_module('wait_for_sync', dict(_login(target), timeout=60, max_key_difference_ratio=-0.1))
+    assert bad['rc'] != 0 and bad['msg'].startswith('Option max_key_difference_ratio=-0.1 must be 0 or more'), bad['msg']
