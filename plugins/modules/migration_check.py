@@ -76,6 +76,21 @@ options:
     type: int
     default: 6379
     aliases: [master_port]
+  fail_on:
+    description:
+      - V(blockers) fails the task when any finding is a blocker, V(warnings) when any is a blocker or a warning. The
+        message lists those findings and the result is returned as with V(never), which only reports them.
+    type: str
+    choices: [never, blockers, warnings]
+    default: never
+  inventory_blockers:
+    description:
+      - Blockers the caller found before any server was read, such as another inventory host with the same target
+        server. Each becomes a finding with check C(inventory) and severity C(blocker), reported and counted with the
+        module's own.
+    type: list
+    elements: str
+    default: []
   allow_flush:
     description:
       - The user accepts that the target's keys are discarded; a target holding keys is then a warning, not a blocker.
@@ -140,10 +155,14 @@ EXAMPLES = r'''
   delegate_to: localhost
   register: check
 
-- name: Stop on blockers
-  ansible.builtin.assert:
-    that: check.blockers == 0
-    fail_msg: "{{ check.findings | selectattr('severity', 'equalto', 'blocker') | map(attribute='message') | list }}"
+- name: Check the pair and fail on blockers, with what they are
+  kvmigrate.replication.migration_check:
+    login_host: redis-new.example.com
+    login_password: "{{ target_password }}"
+    primary_host: redis-old.example.com
+    primary_password: "{{ source_password }}"
+    fail_on: blockers
+  delegate_to: localhost
 
 - name: Check a pair that ends with a fenced cutover (a source that is a replica is then a blocker)
   kvmigrate.replication.migration_check:
@@ -641,6 +660,8 @@ def run(params, check_mode=False):
     findings = _Findings()
     result = dict(changed=False, already_replicating=False, promoted=False, swapped=False, cut_over=False, source={},
                   target={}, rdb={})
+    for sentence in params.get('inventory_blockers') or []:
+        findings.add('inventory', 'blocker', sentence)
     if same_endpoint(params['primary_host'], params['primary_port'], params['login_host'], params['login_port']):
         findings.add('pair', 'blocker', 'target %s and source are the same server: fix %s/%s.' % (
             endpoint(params['login_host'], params['login_port']), option_label(params, 'primary_host'),
@@ -753,6 +774,8 @@ def main(module_class=AnsibleModule):
         promote=dict(type='bool', default=False),
         persist=dict(type='bool', default=False),
         transfer_rate=dict(type='float', default=50000000.0),
+        fail_on=dict(type='str', default='never', choices=['never', 'blockers', 'warnings']),
+        inventory_blockers=dict(type='list', elements='str', default=[]),
     )
     module = module_class(argument_spec=argument_spec, supports_check_mode=True)
     require_redis(module)
@@ -760,7 +783,20 @@ def main(module_class=AnsibleModule):
         result = run(module.params, check_mode=module.check_mode)
     except KvmigrateError as exc:
         module.fail_json(msg=exc.msg, **exc.details)
+    refused = refusal(result, module.params['fail_on'])
+    if refused:
+        module.fail_json(msg=refused, **result)
     module.exit_json(**result)
+
+
+def refusal(result, fail_on):
+    """The failure message ``fail_on`` asks for, listing the blockers and warnings found, or None."""
+    if fail_on == 'never' or not (result['blockers'] or (fail_on == 'warnings' and result['warning_count'])):
+        return None
+    listed = [finding['message'] for finding in result['findings'] if finding['severity'] in ('blocker', 'warning')]
+    return 'Preflight found %d blocker%s and %d warning%s, so nothing was changed: %s' % (
+        result['blockers'], '' if result['blockers'] == 1 else 's', result['warning_count'],
+        '' if result['warning_count'] == 1 else 's', ' | '.join(listed))
 
 
 if __name__ == '__main__':

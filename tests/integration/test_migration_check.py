@@ -262,3 +262,27 @@ def test_link_permissions_are_not_checked_where_acl_dryrun_is_unavailable_or_not
     assert findings['link_permissions']['severity'] == 'ok'
     assert findings['link_permissions']['message'] == "not checked: the module's login on the source may not run ACL DRYRUN"
     assert 'op-Pass-word' not in result['_stdout'] + result['_stderr']
+
+
+def test_fail_on_blockers_fails_with_each_blocker_and_still_returns_the_findings(redis_bin, start_server, run_module):
+    source = start_server(redis_bin, name='source')
+    target = start_server(redis_bin, name='target')
+    fill(target, 7, prefix='keep')
+    args = dict(login_host=target.host, login_port=target.port, primary_host=source.host, primary_port=source.port,
+                rate_sample_seconds=0.3, fail_on='blockers',
+                inventory_blockers=['t1: its target is the same server as the target of t2'])
+    refused = run_module('migration_check', args)
+    assert refused['rc'] != 0 and refused['failed'] is True
+    assert refused['msg'].startswith('Preflight found 2 blockers and 0 warnings, so nothing was changed: ')
+    assert '7 keys' in refused['msg'] and 't1: its target is the same server as the target of t2' in refused['msg']
+    findings = dict((f['check'], f) for f in refused['findings'])
+    assert findings['inventory'] == dict(check='inventory', severity='blocker',
+                                         message='t1: its target is the same server as the target of t2')
+    assert refused['blockers'] == 2 and target.client().dbsize() == 7
+    # allowed to flush, the data is a warning: blockers pass, fail_on=warnings still refuses, never only reports
+    args.update(allow_flush=True, inventory_blockers=[])
+    assert run_module('migration_check', dict(args))['rc'] == 0
+    warned = run_module('migration_check', dict(args, fail_on='warnings'))
+    assert warned['rc'] != 0 and warned['msg'].startswith('Preflight found 0 blockers and 1 warning, so nothing ')
+    assert run_module('migration_check', dict(args, fail_on='never', inventory_blockers=['x']))['blockers'] == 1
+    assert target.client().dbsize() == 7 and target.client().info('replication')['role'] == 'master'
