@@ -42,7 +42,6 @@ def validate_wait_params(params):
         validate_port(params['primary_port'], 'primary_port', params)
 
 
-
 def key_count_problem(source_keys, target_keys, offset_gap, max_key_difference_ratio):
     """``key counts differ by N (allowed M)`` when the counts differ by more than ``max_key_difference_ratio`` of the
     source's keys (M rounded up), else None. Counts read at different offsets (``offset_gap`` above 0, see
@@ -54,6 +53,7 @@ def key_count_problem(source_keys, target_keys, offset_gap, max_key_difference_r
     if difference > allowed and offset_gap in (None, 0):
         return 'key counts differ by %d (allowed %d)' % (difference, allowed)
     return None
+
 
 # Most (t, lag_bytes) samples a wait returns; past this, every other one is dropped and sampling slows down.
 LAG_SAMPLES_MAX = 120

@@ -274,7 +274,7 @@ def main(module_class=AnsibleModule):
     argument_spec.update(
         primary_host=dict(type='str', aliases=['master_host']),
         primary_port=dict(type='int', aliases=['master_port']),
-        max_key_difference_ratio=dict(type='float'),
+        max_key_difference_ratio=dict(type='float', no_log=False),
         compare_sample=dict(type='str', default='never', choices=['never', 'dragonfly', 'always']),
         sample_size=dict(type='int', default=100),
         sample_recheck_delay=dict(type='float', default=1.0),
