@@ -146,16 +146,7 @@ seealso:
 '''
 
 EXAMPLES = r'''
-- name: Check the pair
-  kvmigrate.replication.migration_check:
-    login_host: redis-new.example.com
-    login_password: "{{ target_password }}"
-    primary_host: redis-old.example.com
-    primary_password: "{{ source_password }}"
-  delegate_to: localhost
-  register: check
-
-- name: Check the pair and fail on blockers, with what they are
+- name: Check the pair, and fail listing the blockers if there are any (the default, never, only reports them)
   kvmigrate.replication.migration_check:
     login_host: redis-new.example.com
     login_password: "{{ target_password }}"
@@ -163,6 +154,7 @@ EXAMPLES = r'''
     primary_password: "{{ source_password }}"
     fail_on: blockers
   delegate_to: localhost
+  register: check
 
 - name: Check a pair that ends with a fenced cutover (a source that is a replica is then a blocker)
   kvmigrate.replication.migration_check:
