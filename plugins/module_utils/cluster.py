@@ -717,6 +717,7 @@ class Removal(object):
             self._refuse_unsafe(leaving)
             if not self.check_mode:
                 refuse_without_controller(self.cluster.seed.endpoint, 'CLUSTER FORGET of %d old nodes' % len(leaving))
+            changed = self._introduce(staying, views) or changed
             for member, node_id in to_forget:
                 address = endpoint(member['host'], member['port'])
                 self.commands.append('%s: CLUSTER FORGET %s' % (address, node_id))
@@ -740,6 +741,31 @@ class Removal(object):
             self.cluster.wait_until(self._healthy_now, 'cluster_state:ok after old nodes left', self.cluster.seed.endpoint)
             self.cluster.require_healthy('after old nodes left')
         return dict(changed=changed, removed=removed, commands=self.commands)
+
+    @staticmethod
+    def _strangers(staying, views):
+        """(member, node) for each node that stays and that a member that stays does not list yet."""
+        return [(m, n) for m in staying for n in staying if n['id'] != m['id'] and isinstance(views.get(m['id']), list)
+                and not any(v['id'] == n['id'] and not v['handshake'] for v in views[m['id']])]
+
+    def _introduce(self, staying, views):
+        """CLUSTER MEET between nodes that stay and do not know each other yet, then wait until each lists every other.
+        A node that joined last may be known only to the old nodes, through whose gossip the others would learn of it:
+        once they leave, nobody would tell them, and it would stay out of their lists for good."""
+        strangers = self._strangers(staying, views)
+        for member, node in strangers:
+            self.commands.append('%s: CLUSTER MEET %s %s' % (endpoint(member['host'], member['port']), node['host'],
+                                                             node['port']))
+            if self.check_mode:
+                continue
+            server = self.cluster.server(member['host'], member['port'])
+            _claimed(server, self._claimed, 'cluster_forget')
+            server.call('CLUSTER', 'MEET', node['host'], node['port'])
+        if strangers and not self.check_mode:
+            self.cluster.wait_until(lambda: not self._strangers(staying, self._views(staying)),
+                                    'every node that stays listing every other one (CLUSTER MEET)',
+                                    self.cluster.seed.endpoint)
+        return bool(strangers)
 
     def _healthy_now(self):
         try:

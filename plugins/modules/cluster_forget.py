@@ -16,6 +16,10 @@ description:
     server keeps a forgotten node on a ban list for 60 seconds only (C(CLUSTER_BLACKLIST_TTL) in Redis' C(cluster.c));
     a node that still knows it after that would tell the others about it again. The module then reads every node's
     list again and forgets once more what came back.
+  - Before the first C(CLUSTER FORGET), every node that stays must list every other node that stays. A node that joined
+    last may be known to the others only through the old nodes' gossip; once they leave, nobody would tell the others
+    about it. The module sends C(CLUSTER MEET) between staying nodes that do not know each other yet, and waits up to
+    O(cluster_timeout) until each lists every other one.
   - Then, with O(reset=true), sends C(CLUSTER RESET SOFT) to each removed node, so that it stops talking to the cluster.
     The server turns a reset replica into an empty master and flushes its data. This is what
     C(redis-cli --cluster del-node) does.

@@ -297,7 +297,7 @@ def test_playbook_replaces_every_node_with_writes_and_converges_after_a_kill(tmp
     for node in new:
         # every new node knows every other one: gossip, which a loaded machine may take seconds to spread
         _wait(lambda node=node: set(line.split()[0] for line in _nodes_text(node).splitlines()) == _ids(new),
-              'node %d listing exactly the new nodes' % node.port, timeout=30)
+              'node %d listing exactly the new nodes' % node.port, timeout=30, state=lambda: _state(old + new))
         assert 'cluster_state:ok' in node.client().execute_command('CLUSTER', 'INFO')
     for node in old:
         assert 'cluster_known_nodes:1' in node.client().execute_command('CLUSTER', 'INFO')
@@ -358,6 +358,43 @@ def test_a_worker_whose_ansible_playbook_was_killed_stops_at_its_next_step(tmp_p
     assert not cluster_utils.controller_gone()
 
 
+def test_forget_introduces_staying_nodes_that_only_the_leaving_ones_knew(nodes):
+    """A node that joined last may be known to the other new nodes only through the old nodes' gossip: once those
+    leave, nobody would tell them. CLUSTER FORGET on one staying node of another (banned for 60 s) makes a staying node
+    that does not know a staying one, as a slow gossip would; the removal must introduce them before old nodes go."""
+    cluster = cluster_support.create_cluster(nodes(6, 'old'), replicas=1, password=PASSWORD)
+    by_address = dict((_address(s), s) for s in cluster)
+    listed = cluster_utils.parse_nodes(_nodes_text(cluster[0]))
+    master_ids = [n['id'] for n in listed if n['role'] == 'master']
+    replica_of = dict((n['master_id'], by_address['127.0.0.1:%d' % n['port']]) for n in listed if n['role'] == 'replica')
+    master_of = dict((n['id'], by_address['127.0.0.1:%d' % n['port']]) for n in listed if n['role'] == 'master')
+    leaving = replica_of[master_ids[0]]
+    stranger, unaware = replica_of[master_ids[2]], master_of[master_ids[1]]
+    staying = [s for s in cluster if s is not leaving]
+    unaware.client().execute_command('CLUSTER', 'FORGET', stranger.client().execute_command('CLUSTER', 'MYID'))
+    assert stranger.client().execute_command('CLUSTER', 'MYID') not in _nodes_text(unaware)
+    meet = '%s: CLUSTER MEET 127.0.0.1 %d' % (_address(unaware), stranger.port)
+    params = dict(login_host='127.0.0.1', login_port=master_of[master_ids[0]].port, login_password=PASSWORD,
+                  nodes=[_address(leaving)], cluster_timeout=20.0)
+
+    checked = support.run_module('cluster_forget', params, check_mode=True)
+    assert checked.get('changed') and meet in checked['commands'], checked
+    assert stranger.client().execute_command('CLUSTER', 'MYID') not in _nodes_text(unaware), 'check mode sent a MEET'
+
+    result = support.run_module('cluster_forget', params)
+    assert not result.get('failed') and result['changed'], result
+    assert result['commands'].index(meet) < min(i for i, c in enumerate(result['commands']) if 'CLUSTER FORGET' in c)
+    assert result['removed'] == [_address(leaving)]
+    # at once, not after the 60 s ban: the module waited until every node that stays lists every other one
+    for server in staying:
+        assert set(line.split()[0] for line in _nodes_text(server).splitlines()) == _ids(staying), \
+            'node %d: %s' % (server.port, _state(cluster))
+    assert 'cluster_known_nodes:1' in leaving.client().execute_command('CLUSTER', 'INFO')
+
+    again = support.run_module('cluster_forget', params)
+    assert not again.get('failed') and not again['changed'] and again['commands'] == [], again
+
+
 def test_one_connection_per_node_however_its_address_is_spelled(start_server):
     server = start_server(password=PASSWORD)
     params = dict(login_host='127.0.0.1', login_port=server.port, login_user=None, login_password=PASSWORD, tls=False,
@@ -391,13 +428,14 @@ def _refusal_clusters():
     _REFUSAL_CLUSTERS.clear()
 
 
-def _wait(predicate, what, timeout=60):
+def _wait(predicate, what, timeout=60, state=None):
+    """Wait until ``predicate()``; else fail, with what ``state()`` (each node's view) says when given."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         if predicate():
             return
         time.sleep(0.1)
-    raise AssertionError('%s did not happen within %s s' % (what, timeout))
+    raise AssertionError('%s did not happen within %s s%s' % (what, timeout, '\n' + state() if state else ''))
 
 
 def _build_refusal_cluster(binary, started):
