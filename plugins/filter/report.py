@@ -39,7 +39,6 @@ def _plain(value):
 def _pair(name, variables, failed, check_mode):
     pre = _dict(variables.get('preflight_result'))
     rep = _dict(variables.get('replicate_replicaof'))
-    rep_wait = _dict(variables.get('replicate_sync'))
     ver = _dict(variables.get('verify_sync'))
     pro = _dict(variables.get('promote_result'))
     cut = pro.get('cutover')
@@ -47,10 +46,8 @@ def _pair(name, variables, failed, check_mode):
     # REPLICAOF was sent by this run a few ms before replicaof returned (its timeline's finished_at); a target that was
     # already replicating (changed false) started earlier, at a time this run does not know
     sync_started = rep_timeline.get('finished_at') if rep.get('changed') and not check_mode else None
-    # synced: when a wait first saw the target synced, the replicate wait's if one ran for this target, else verify's
-    synced_at = _dict(rep_wait.get('timeline')).get('synced_at')
-    if synced_at is None:
-        synced_at = ver_timeline.get('synced_at')
+    # synced: when verify's wait first saw the target synced
+    synced_at = ver_timeline.get('synced_at')
     measured = synced_at is not None and sync_started is not None
     if measured:
         note = MEASURED
@@ -60,7 +57,7 @@ def _pair(name, variables, failed, check_mode):
         note = 'not measured'
     findings = [_dict(f) for f in pre.get('findings') or []]
     slot = _dict(rep.get('sync_slot'))
-    progress = _dict(rep_wait['sync_progress'] if 'sync_progress' in rep_wait else ver.get('sync_progress'))
+    progress = _dict(ver.get('sync_progress'))
     promoted = _dict(pro.get('after')).get('role') == 'primary' or pre.get('promoted', False)
     ends = {name: variables}
     return _plain(dict(
@@ -90,7 +87,7 @@ def _pair(name, variables, failed, check_mode):
         full_sync_seen=progress.get('full_sync_seen'),
         lag_bytes=ver.get('lag_bytes'),
         lag_seconds=ver.get('lag_seconds'),
-        lag_samples=rep_wait.get('lag_samples') or ver.get('lag_samples') or [],
+        lag_samples=ver.get('lag_samples') or [],
         source_keys=ver.get('source_keys'),
         target_keys=ver.get('target_keys'),
         promoted=promoted,
