@@ -177,7 +177,9 @@ and cutover as their tasks ran. Queued is the time a target waited for a free sy
 replicate_max_concurrent_syncs full syncs per source at once): the targets of one source that queued start their sync
 after the others, as later waves.'''
 
-LEFT, WIDTH, ROW = 190, 720, 16
+LEFT = 190  # the Gantt chart: room for the labels, width of the time axis, height of a row
+WIDTH = 720
+ROW = 16
 SEGMENTS = ('preflight', 'queued', 'sync', 'verify', 'cutover')
 
 
