@@ -1,7 +1,6 @@
 """The migration report of a real fleet run, rendered by a real headless Chromium (Debian's chromium; scripts/bootstrap.sh
 installs it): the page loads with no console error and no network fetch, and after it rendered the DOM holds the fleet
 counts, a Gantt row with chart segments for every pair and a lag chart with axes for every pair."""
-import html.parser
 import json
 import os
 import re
@@ -10,35 +9,12 @@ import subprocess
 import sys
 import tempfile
 
+from tests.support.page import parse
 from tests.support.servers import REPO, ansible_env, fill
 
 CHROMIUM = shutil.which('chromium') or '/usr/bin/chromium'
 FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
          '--disable-background-networking', '--disable-component-update', '--disable-sync']
-
-
-class _Elements(html.parser.HTMLParser):
-    """Every start tag with its attributes, and the ancestors' ids/data-target (enough to attribute a chart to a pair)."""
-
-    def __init__(self):
-        super().__init__()
-        self.stack = []
-        self.found = []
-        self.text = []
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        self.found.append((tag, attrs, [dict(a) for t, a in self.stack]))
-        if tag not in ('rect', 'line', 'polyline', 'meta', 'br'):
-            self.stack.append((tag, attrs))
-
-    def handle_endtag(self, tag):
-        if any(open_tag == tag for open_tag, dummy in self.stack):
-            while self.stack.pop()[0] != tag:
-                pass
-
-    def handle_data(self, data):
-        self.text.append(data)
 
 
 def _render(path):
@@ -87,8 +63,7 @@ def test_fleet_report_renders_in_chromium_with_a_gantt_row_and_a_lag_chart_per_p
     assert proc.returncode == 0, proc.stderr[-3000:]
     console_errors = [line for line in proc.stderr.splitlines() if 'CONSOLE' in line and ('ERROR' in line or 'Uncaught' in line)]
     assert console_errors == [], console_errors
-    dom = _Elements()
-    dom.feed(proc.stdout)
+    dom = parse(proc.stdout)
     text = ' '.join(dom.text)
     assert '3 pairs' in text and '0 failed' in text and '2 promoted' in text, text[:2000]
 

@@ -1,13 +1,13 @@
 """migration_report and migration_report_html: the record of a run from each pair's registered results, and its page.
 The fleet and browser integration tests render both from real runs; these pin each rule on results shaped as the
 modules return them."""
-import html.parser
 import json
 
 import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.kvmigrate.replication.plugins.filter.report import migration_report, migration_report_html
+from tests.support.page import parse
 
 T0 = 1796178291.0
 ENDS = dict(kvmigrate_target_host='10.0.0.2', kvmigrate_target_port=6380, kvmigrate_source_host='10.0.0.1',
@@ -90,25 +90,6 @@ def test_the_hosts_must_be_lists():
         migration_report_html({'pairs': 'x'})
 
 
-class _Tags(html.parser.HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.tags, self.text, self.stack = [], [], []
-
-    def handle_starttag(self, tag, attrs):
-        self.tags.append((tag, dict(attrs), [dict(a) for t, a in self.stack]))
-        if tag not in ('rect', 'line', 'polyline', 'circle', 'meta'):
-            self.stack.append((tag, attrs))
-
-    def handle_endtag(self, tag):
-        if any(open_tag == tag for open_tag, dummy in self.stack):
-            while self.stack.pop()[0] != tag:
-                pass
-
-    def handle_data(self, data):
-        self.text.append(data)
-
-
 def test_the_page_puts_failing_and_lagging_pairs_first_and_escapes_names():
     hostvars = {
         'ok<1>': _host(preflight_result=PREFLIGHT, replicate_replicaof=REPLICAOF, verify_sync=VERIFY, promote_result=PROMOTE),
@@ -120,23 +101,22 @@ def test_the_page_puts_failing_and_lagging_pairs_first_and_escapes_names():
     assert 'ok<1>' not in page and 'failed&"' not in page and 's-secret' not in page
     for fetch in ('src=', 'href="http', '@import', 'url(', '<script'):
         assert fetch not in page
-    parsed = _Tags()
-    parsed.feed(page)
+    parsed = parse(page)
     text = ' '.join(parsed.text)
     assert '3 pairs' in text and '1 failed' in text and '1 lagging (not synced)' in text and '1 promoted' in text
-    rows = [attrs['data-target'] for tag, attrs, dummy in parsed.tags if tag == 'g' and 'gantt-row' in attrs.get('class', '')]
+    rows = [attrs['data-target'] for tag, attrs, dummy in parsed.found if tag == 'g' and 'gantt-row' in attrs.get('class', '')]
     assert rows == ['failed&"', 'lagging', 'ok<1>']
-    segments = dict((name, sorted(set(a['class'] for t, a, parents in parsed.tags if t == 'rect' and
+    segments = dict((name, sorted(set(a['class'] for t, a, parents in parsed.found if t == 'rect' and
                                       any(p.get('data-target') == name for p in parents)))) for name in rows)
     assert segments == {'failed&"': [], 'lagging': ['seg-preflight', 'seg-queued', 'seg-sync', 'seg-verify'],
                         'ok<1>': ['seg-cutover', 'seg-preflight', 'seg-queued', 'seg-sync', 'seg-verify']}
-    details = [attrs for tag, attrs, dummy in parsed.tags if tag == 'details']
+    details = [attrs for tag, attrs, dummy in parsed.found if tag == 'details']
     assert [d['id'] for d in details] == rows and [('open' in d) for d in details] == [True, False, False]
-    charts = [[p.get('id') for p in parents if p.get('id')] for t, a, parents in parsed.tags
+    charts = [[p.get('id') for p in parents if p.get('id')] for t, a, parents in parsed.found
               if t == 'svg' and a.get('class') == 'lag-chart']
     assert charts == [['lagging'], ['ok<1>']]
     # one sample: a point to see, not an empty line
-    assert len([1 for t, a, parents in parsed.tags if t == 'circle']) == 1
+    assert len([1 for t, a, parents in parsed.found if t == 'circle']) == 1
     assert 'No lag samples.' in text and 'No cutover in this run.' in text
     assert 'Method pause, fence replicaof_target, writes paused 3.2 ms; source is now replica.' in text
     assert 'after 1.5 s queued for a sync slot; the source served 1 full syncs when it was free' in text
