@@ -8,13 +8,15 @@ import tempfile
 import time
 
 from tests.integration.test_slicing import FullSyncSampler
-from tests.support.servers import REPO, ansible_env, fill, run_role
+from tests.support.servers import REPO, ansible_env, awx_summary, fill, run_role
 
 
 def _playbook(inventory, *extra):
     command = [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-i', inventory,
                os.path.join(REPO, 'playbooks', 'migrate.yml')] + list(extra)
-    return subprocess.run(command, env=ansible_env(), capture_output=True, text=True, timeout=900, check=False)
+    # the default callback prints the run's custom statistics (AWX keeps them as the job's artifacts)
+    return subprocess.run(command, env=ansible_env({'ANSIBLE_SHOW_CUSTOM_STATS': 'true'}), capture_output=True,
+                          text=True, timeout=900, check=False)
 
 
 def _recap(output):
@@ -68,6 +70,8 @@ def test_ten_pairs_one_source_feeding_three_migrate_key_for_key_and_rerun_is_unc
     with open(os.path.join(workdir, 'latest.json')) as handle:
         report = json.load(handle)
     assert sorted(pair['target'] for pair in report['pairs']) == sorted(hosts)
+    # AWX gets the same record as the file
+    assert awx_summary(first.stdout) == {'kvmigrate_migration': report}
     assert all(pair['synced'] for pair in report['pairs'])
     # source 0's third target queued for its slot until the first two had left their full syncs, saw fewer than 2
     # when it went, and its REPLICAOF followed both of theirs; no other target queued

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.support.servers import REPO, ansible_env, fill
+from tests.support.servers import REPO, ansible_env, awx_summary, fill
 
 BIN = os.path.dirname(sys.executable)
 LOCAL = {'ansible_connection': 'local', 'ansible_python_interpreter': '{{ ansible_playbook_python }}'}
@@ -152,13 +152,17 @@ def test_migrate_check_mode_writes_no_report_and_changes_nothing(start_server, t
     source = start_server(name='chk-src')
     target = start_server(name='chk-tgt')
     fill(source, 20)
-    env = ansible_env({'PWD': str(tmp_path)})
+    env = ansible_env({'PWD': str(tmp_path), 'ANSIBLE_SHOW_CUSTOM_STATS': 'true'})
     proc = _play('migrate.yml', _inventory(tmp_path, dict(pair=_pair(target, source))), '--check', *FAST,
                  cwd=str(tmp_path), env=env)
     assert proc.returncode == 0, proc.output[-3000:]
     assert _recap(proc.stdout)['pair']['changed'] == 1, 'check mode should report the REPLICAOF it would send'
     assert not os.path.exists(str(tmp_path / 'reports')), os.listdir(str(tmp_path / 'reports'))
     assert _role(target) == 'master'
+    # the dry run's record still goes to AWX (the run's custom statistics)
+    summary = awx_summary(proc.stdout)['kvmigrate_migration']
+    assert summary['check_mode'] is True and [pair['target'] for pair in summary['pairs']] == ['pair']
+    assert summary['pairs'][0]['promoted'] is False and summary['pairs'][0]['timeline']['sync_started'] is None
 
 
 def test_migrate_error_names_the_inventory_variable_not_the_module_option_nor_the_password(start_server, tmp_path):

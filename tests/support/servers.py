@@ -163,6 +163,14 @@ def ansible_env(extra=None):
 RUNNERS = ('process', 'worker')
 
 
+def awx_summary(output):
+    """The run's custom statistics (what AWX keeps as the job's artifacts), as the default callback prints them with
+    ANSIBLE_SHOW_CUSTOM_STATS: its "RUN:" line, JSON with the line breaks taken out."""
+    lines = [line for line in output.splitlines() if line.startswith('\tRUN: ')]
+    assert len(lines) == 1, 'expected one RUN: line of custom statistics, found %d' % len(lines)
+    return json.loads(lines[0][len('\tRUN: '):])
+
+
 def run_role(tmp_path, role, hosts, role_vars, timeout=300):
     """Run one role of the collection on local inventory hosts (each a dict of its variables) in group
     kvmigrate_targets; the finished process (``output`` = stdout + stderr)."""

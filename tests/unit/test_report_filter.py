@@ -120,3 +120,31 @@ def test_the_page_puts_failing_and_lagging_pairs_first_and_escapes_names():
     assert 'No lag samples.' in text and 'No cutover in this run.' in text
     assert 'Method pause, fence replicaof_target, writes paused 3.2 ms; source is now replica.' in text
     assert 'after 1.5 s queued for a sync slot; the source served 1 full syncs when it was free' in text
+
+
+class _HostVars(dict):
+    """Ansible's HostVars: each host's variables templated by item, untemplated by raw_get."""
+
+    def __init__(self, templated, raw):
+        super(_HostVars, self).__init__(templated)
+        self.raw = raw
+
+    def raw_get(self, name):
+        return self.raw[name]
+
+
+def test_results_are_read_untemplated_and_endpoints_templated():
+    # the registered results only in the untemplated view, the endpoints only in the templated one
+    hostvars = _HostVars({'t1': dict(ENDS, kvmigrate_target_host='10.0.0.9')},
+                         {'t1': dict(kvmigrate_target_host='{{ a_template }}', migrate_started_at=T0,
+                                     verify_sync=VERIFY, promote_result=PROMOTE)})
+    pair = _report(hostvars)['pairs'][0]
+    assert pair['target_endpoint'] == '10.0.0.9:6380' and pair['synced'] is True and pair['promoted'] is True
+    assert _report(hostvars)['started_at'] == T0
+
+
+def test_the_json_file_is_what_to_nice_json_writes():
+    from ansible.plugins.filter.core import to_nice_json
+    from ansible_collections.kvmigrate.replication.plugins.action.migration_report import report_json
+    report = _report({'t1': _host(preflight_result=PREFLIGHT, verify_sync=VERIFY, promote_result=PROMOTE)})
+    assert report_json(report) == to_nice_json(report) + '\n'
