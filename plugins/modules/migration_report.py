@@ -35,7 +35,7 @@ attributes:
     description: Writes nothing, and returns and gives AWX the record of the dry run.
   diff_mode:
     support: none
-    description: The files are whole reports; RV(written) and RV(linked) name what changed.
+    description: No diff of a report against the last one; RV(written) and RV(linked) list the files and links made.
 options:
   path:
     description:

@@ -11,6 +11,8 @@ import tempfile
 import time
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.path.join(REPO, '.build')
@@ -68,6 +70,9 @@ class RedisServer(object):
         self.password = password
         self.host = host
         self.port = port or free_port()
+        # a port picked here may be taken before the server binds it (by another test's server, or as the local port of
+        # an outgoing connection, which comes from the same range): start() then picks another
+        self.port_picked = not port
         self.extra = list(extra)
         self.name = name
         self.dir = tempfile.mkdtemp(prefix='kvm-%s-' % name)
@@ -77,6 +82,16 @@ class RedisServer(object):
         self.config_file = config_file
 
     def start(self, timeout=10):
+        for attempt in range(3):
+            try:
+                return self._start(timeout)
+            except RuntimeError:
+                if not (self.port_picked and attempt < 2 and 'Address already in use' in self.log()):
+                    raise
+            self.port = free_port()
+            os.unlink(os.path.join(self.dir, 'redis.log'))
+
+    def _start(self, timeout):
         lines = ['port %d' % self.port, 'bind %s' % self.host, 'save ""', 'appendonly no', 'dir %s' % self.dir,
                  'daemonize no', 'logfile %s' % os.path.join(self.dir, 'redis.log'), 'protected-mode no',
                  'repl-diskless-sync-delay 0']
@@ -103,17 +118,20 @@ class RedisServer(object):
     def _spawn(self, command, timeout):
         self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         deadline = time.time() + timeout
-        while time.time() < deadline:
+        while time.time() < deadline and self.proc.poll() is None:
             try:
-                if self.client().ping():
+                # this server, not another one that holds the port
+                probe = self.client(socket_connect_timeout=1, socket_timeout=1, retry=Retry(NoBackoff(), 0))
+                if probe.info('server')['process_id'] == self.proc.pid:
                     return self
-            except (redis.ConnectionError, redis.ResponseError):
-                time.sleep(0.02)
+            except redis.RedisError:
+                pass
+            time.sleep(0.02)
         raise RuntimeError('redis-server on port %d did not start: %s' % (self.port, self.log()))
 
     def client(self, **kw):
-        return redis.Redis(host=self.host, port=self.port, password=self.password, decode_responses=True,
-                           socket_timeout=30, **kw)
+        kw.setdefault('socket_timeout', 30)
+        return redis.Redis(host=self.host, port=self.port, password=self.password, decode_responses=True, **kw)
 
     def log(self):
         return log_tail(os.path.join(self.dir, 'redis.log'))

@@ -77,11 +77,16 @@ class TlsRedisServer(RedisServer):
         tls_lines = ['port 0', 'tls-port %d', 'tls-cert-file %s' % pki['server_cert'], 'tls-key-file %s' % pki['server_key'],
                      'tls-ca-cert-file %s' % pki['ca'], 'tls-auth-clients yes', 'tls-replication yes']
         super(TlsRedisServer, self).__init__(binary=binary, password=password, extra=(), name=name)
-        tls_lines[1] = tls_lines[1] % self.port
         self.extra = tls_lines + list(extra)
 
+    def _start(self, timeout):
+        # the TLS port is the port picked, which start() may pick again
+        self.extra[1] = 'tls-port %d' % self.port
+        return super(TlsRedisServer, self)._start(timeout)
+
     def client(self, **kw):
-        return redis.Redis(host=self.host, port=self.port, password=self.password, decode_responses=True, socket_timeout=30,
+        kw.setdefault('socket_timeout', 30)
+        return redis.Redis(host=self.host, port=self.port, password=self.password, decode_responses=True,
                            ssl=True, ssl_ca_certs=self.pki['ca'], ssl_certfile=self.pki['client_cert'],
                            ssl_keyfile=self.pki['client_key'], **kw)
 
