@@ -67,9 +67,11 @@ class ActionModule(ActionBase):
                            dict(name=html_name, content=migration_report_html(report))],
                     links={'latest.json': json_name, 'latest.html': html_name}))
             except (IOError, OSError, ValueError) as exc:
+                # the record is not repeated in the failure (at 200 pairs a megabyte on the console)
+                result.pop('report')
                 return dict(result, failed=True,
                             msg='Could not write the report files in %s: %s. Check that the directory is writable, or '
-                                'set kvmigrate_report_dir to one that is.' % (args['path'], exc))
+                                'set kvmigrate_report_dir to one that is.' % (args['path'], str(exc).rstrip('.')))
             result.update(written=written['written'], linked=written['linked'])
         if args['stats']:
             # what set_stats returns for data with per_host and aggregate false: the strategy keeps it for the run

@@ -91,7 +91,7 @@ report:
   description:
     - The record of the run, as written to the JSON file; P(kvmigrate.replication.migration_report#filter) lists its
       keys.
-  returned: always
+  returned: unless the files could not be written
   type: dict
   sample: {"check_mode": false, "generated_at": "2026-12-02T07:40:12.052113", "pairs": [], "promote_requested": true,
            "started_at": 1796193769.29}

@@ -165,6 +165,26 @@ def test_migrate_check_mode_writes_no_report_and_changes_nothing(start_server, t
     assert summary['pairs'][0]['promoted'] is False and summary['pairs'][0]['timeline']['sync_started'] is None
 
 
+def test_a_report_directory_that_cannot_be_written_fails_the_report_naming_it_after_the_migration(start_server, tmp_path):
+    """kvmigrate_report_dir names a file: the pair still migrates, and the report task fails saying which directory and
+    what to set, with no password in the output."""
+    source = start_server(name='rep-src', password='rep-Src-pw')
+    target = start_server(name='rep-tgt', password='rep-Tgt-pw')
+    fill(source, 20)
+    not_a_directory = tmp_path / 'reports-file'
+    not_a_directory.write_text('not a directory')
+    proc = _play('migrate.yml', _inventory(tmp_path, dict(pair=_pair(target, source))), *FAST,
+                 '-e', 'kvmigrate_report_dir=%s' % not_a_directory)
+    assert proc.returncode != 0, proc.output[-3000:]
+    assert _role(target) == 'slave' and _keys(target) == _keys(source)
+    assert ('Could not write the report files in %s: Path %s exists and is not a directory: point path at a directory. '
+            'Check that the directory is writable, or set kvmigrate_report_dir to one that is.'
+            % (not_a_directory, not_a_directory)) in proc.output, proc.output[-3000:]
+    assert not_a_directory.read_text() == 'not a directory'
+    assert '"pairs"' not in proc.output, 'the failed report task printed the whole record'
+    assert 'rep-Src-pw' not in proc.output and 'rep-Tgt-pw' not in proc.output
+
+
 def test_migrate_error_names_the_inventory_variable_not_the_module_option_nor_the_password(start_server, tmp_path):
     source = start_server(name='lbl-src', password='lbl-Right-pw')
     target = start_server(name='lbl-tgt')

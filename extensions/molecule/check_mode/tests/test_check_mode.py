@@ -33,6 +33,6 @@ def test_sources_are_untouched_writable_primaries(conn):
 
 
 def test_check_mode_writes_no_report_file(host):
-    # a dry run changes nothing on disk either: its report is the play output and the set_stats summary
+    # a dry run changes nothing on disk either: its report is the migration_report task's result and the AWX summary
     reports = host.file(os.path.join(os.environ['MOLECULE_EPHEMERAL_DIRECTORY'], 'reports'))
     assert not reports.exists or reports.listdir() == [], 'migrate.yml --check wrote report files'
