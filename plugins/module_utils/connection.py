@@ -37,7 +37,7 @@ except ImportError:  # pragma: no cover - exercised only where redis-py is missi
 def _quiet_connect_options():
     """The redis-py options that leave out what a connection would send or read beyond the handshake: CLIENT SETINFO
     (library name and version, read from the package metadata for each new connection: 14 % of a module's CPU in a
-    fleet run) and CLIENT MAINT_NOTIFICATIONS (Redis Enterprise and Redis Cloud maintenance notices, which a module
+    profile of a migrate.yml run) and CLIENT MAINT_NOTIFICATIONS (Redis Enterprise and Redis Cloud maintenance notices, which a module
     that runs for seconds has no use for). Each option only where this redis-py has it."""
     if redis is None:
         return {}
@@ -48,9 +48,9 @@ def _quiet_connect_options():
         return {}
     options = {}
     if 'driver_info' in parameters:
-        options['driver_info'] = None  # redis-py 7.1+: None sends no CLIENT SETINFO
+        options['driver_info'] = None  # redis-py with DriverInfo (late 2025 on): None sends no CLIENT SETINFO
     elif 'lib_name' in parameters:
-        options.update(lib_name=None, lib_version=None)  # redis-py 5.0 to 7.0
+        options.update(lib_name=None, lib_version=None)  # from redis-py 5.0, which added CLIENT SETINFO, until then
     if 'maint_notifications_config' in parameters:
         from redis.maint_notifications import MaintNotificationsConfig
         options['maint_notifications_config'] = MaintNotificationsConfig(enabled=False)
