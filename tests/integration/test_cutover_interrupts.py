@@ -10,8 +10,8 @@ practice:
   workers;
 * the task's own ``timeout:``.
 
-each with ``kvmigrate_in_process`` true and false (with a task ``timeout:`` the action plugin runs the module as a
-process either way; in the worker, SIGINT and SIGTERM kill Ansible's worker outright, so no undo runs there).
+each with ``kvmigrate_in_process`` true and false (in the worker, SIGINT and SIGTERM kill Ansible's worker outright,
+so no undo runs there), except a task ``timeout:``, with which the action plugin runs the module as a process either way.
 Afterwards, for 3 s and through the re-run, a watcher writes to both ends in turn: never may both take a write in the same round. Writers
 that move from the source to the target on a refusal must not lose an acknowledged write. The same task, run again,
 must converge: the target is the only writable primary, the source follows it, the source's min-replicas-* are its
@@ -205,9 +205,15 @@ STEPS = {
 RECORDED_STEPS = ('guard', 'client-pause', 'fence', 'client-unpause')
 
 
-@pytest.mark.parametrize('in_process', [True, False], ids=['worker', 'process'])
-@pytest.mark.parametrize('how', ['SIGKILL', 'SIGINT', 'SIGTERM', 'task-timeout'])
-@pytest.mark.parametrize('step', list(STEPS))
+# With a task ``timeout:`` the action plugin runs the module as a process whatever kvmigrate_in_process says
+# (tests/integration/test_in_process.py checks that it does), so the worker variant of a task timeout would run the very
+# same code as the process one: it is left out.
+CASES = [pytest.param(step, how, in_process, id='%s-%s-%s' % (step, how, 'worker' if in_process else 'process'))
+         for step in STEPS for how in ('SIGKILL', 'SIGINT', 'SIGTERM', 'task-timeout') for in_process in (True, False)
+         if not (how == 'task-timeout' and in_process)]
+
+
+@pytest.mark.parametrize('step, how, in_process', CASES)
 def test_interrupted_cutover_never_leaves_two_writable_primaries_and_a_rerun_converges(
         step, how, in_process, tmp_path, start_server):
     end, pattern, action, method = STEPS[step]
