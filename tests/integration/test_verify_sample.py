@@ -88,6 +88,8 @@ def test_a_key_written_on_the_source_after_sampling_does_not_count(redis_bin, st
     # Control for the healthy case: a source write that replicates normally must not be reported.
     source, target = _synced_pair(redis_bin, start_server, run_module)
     source.client().set('str:1', 'new value, replicated')
-    result = _compare(run_module, target)
+    # the module's default wait before the second read (the other tests' 0.2 s once fell short on a loaded machine,
+    # with two test workers and a cluster starting beside it)
+    result = _compare(run_module, target, recheck_delay=1.0)
     assert result['rc'] == 0, result['msg']
     assert result['differing'] == []
