@@ -156,5 +156,6 @@ def test_wait_fails_fast_when_the_sources_replica_buffer_limit_keeps_restarting_
     assert 'client-output-buffer-limit for replicas is "replica 262144 131072 2"' in result['msg']
     assert 'CONFIG SET client-output-buffer-limit "replica 0 0 0"' in result['msg']
     assert 'target %s:%d' % (target.host, target.port) in result['msg'].lower()
-    # well before both the timeout and link_down_timeout
-    assert result['elapsed'] < 60 and took < 90
+    # it ended on the restarts (the message above), before both link_down_timeout (120 s) and the timeout (240 s):
+    # each restart is a full sync of 300,000 keys, about 15-20 s on a loaded machine
+    assert result['elapsed'] < 120 and took < 180, (result['elapsed'], took)
